@@ -1,0 +1,214 @@
+//! The reactor: one Tokio current_thread runtime per loop, driven only by the
+//! loop's own thread, inside `park`.
+//!
+//! `park` is step 2 of a loop iteration: wait for a cross-thread wake-up, a
+//! signal byte on the wake-up socket, or the timeout, whichever comes first.
+//! Nothing here sleeps a fixed interval; an idle loop blocks in the kernel.
+//! The caller releases the GIL around `park` (a Tokio task never needs it).
+
+use std::io::ErrorKind;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixStream;
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::Notify;
+
+use crate::error::CoreError;
+use crate::fork::Owner;
+
+/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: never ask the kernel for more than a day.
+const MAX_PARK: Duration = Duration::from_secs(24 * 3600);
+
+/// Why `park` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Park {
+    /// The timeout ran out (or was zero).
+    TimedOut,
+    /// Another thread called `Waker::wake`.
+    Woken,
+    /// A signal handler wrote to the wake-up socket: check Python signals.
+    Signalled,
+}
+
+/// Wakes a parked reactor from any thread.
+#[derive(Clone)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        // A permit is stored when nobody waits, so a wake that races with the
+        // loop going to sleep is never lost.
+        self.0.notify_one();
+    }
+}
+
+pub struct Reactor {
+    // ManuallyDrop: in a forked child these must be leaked, not dropped (the
+    // runtime's threads and the epoll set belong to the parent).
+    runtime: ManuallyDrop<Runtime>,
+    signal_rx: ManuallyDrop<UnixStream>,
+    signal_tx: std::os::unix::net::UnixStream,
+    notify: Arc<Notify>,
+    owner: Owner,
+}
+
+impl Reactor {
+    pub fn new() -> Result<Self, CoreError> {
+        let runtime = Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        let signal_rx = {
+            let _guard = runtime.enter();
+            UnixStream::from_std(rx)?
+        };
+        Ok(Self {
+            runtime: ManuallyDrop::new(runtime),
+            signal_rx: ManuallyDrop::new(signal_rx),
+            signal_tx: tx,
+            notify: Arc::new(Notify::new()),
+            owner: Owner::current(),
+        })
+    }
+
+    #[must_use]
+    pub fn waker(&self) -> Waker {
+        Waker(Arc::clone(&self.notify))
+    }
+
+    /// The socket to hand to `signal.set_wakeup_fd`.
+    #[must_use]
+    pub fn signal_fd(&self) -> RawFd {
+        self.signal_tx.as_raw_fd()
+    }
+
+    /// Fails with `CoreError::Forked` in a child of the process that built it.
+    pub fn check_owner(&self) -> Result<(), CoreError> {
+        if self.owner.is_current() {
+            Ok(())
+        } else {
+            Err(CoreError::Forked {
+                owner_pid: self.owner.pid(),
+            })
+        }
+    }
+
+    /// Blocks until woken, signalled or `timeout` (None: no deadline) passes.
+    pub fn park(&self, timeout: Option<Duration>) -> Result<Park, CoreError> {
+        self.check_owner()?;
+        let timeout = timeout.map(|t| t.min(MAX_PARK));
+        let woke = self.runtime.block_on(async {
+            let notified = self.notify.notified();
+            let signal = self.signal_rx.readable();
+            match timeout {
+                None => tokio::select! {
+                    biased;
+                    _ = signal => Park::Signalled,
+                    () = notified => Park::Woken,
+                },
+                Some(t) => tokio::select! {
+                    biased;
+                    _ = signal => Park::Signalled,
+                    () = notified => Park::Woken,
+                    () = tokio::time::sleep(t) => Park::TimedOut,
+                },
+            }
+        });
+        if woke == Park::Signalled && !self.drain_signal_bytes() {
+            // Readiness was stale: nothing was written.
+            return Ok(Park::TimedOut);
+        }
+        Ok(woke)
+    }
+
+    /// Empties the wake-up socket; true if any byte was there.
+    fn drain_signal_bytes(&self) -> bool {
+        let mut buf = [0u8; 256];
+        let mut any = false;
+        loop {
+            match self.signal_rx.try_read(&mut buf) {
+                Ok(0) => return any,
+                Ok(_) => any = true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return any,
+            }
+        }
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        if self.owner.is_current() {
+            // SAFETY: each field is dropped exactly once, here, and never used again.
+            unsafe {
+                ManuallyDrop::drop(&mut self.signal_rx);
+                ManuallyDrop::drop(&mut self.runtime);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Park, Reactor};
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn times_out() {
+        let r = Reactor::new().unwrap();
+        assert_eq!(
+            r.park(Some(Duration::from_millis(5))).unwrap(),
+            Park::TimedOut
+        );
+    }
+
+    #[test]
+    fn zero_timeout_returns_at_once() {
+        let r = Reactor::new().unwrap();
+        assert_eq!(r.park(Some(Duration::ZERO)).unwrap(), Park::TimedOut);
+    }
+
+    #[test]
+    fn woken_from_another_thread() {
+        let r = Reactor::new().unwrap();
+        let w = r.waker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.wake();
+        });
+        let start = Instant::now();
+        assert_eq!(r.park(None).unwrap(), Park::Woken);
+        assert!(start.elapsed() < Duration::from_secs(60));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn wake_before_park_is_not_lost() {
+        let r = Reactor::new().unwrap();
+        r.waker().wake();
+        assert_eq!(r.park(None).unwrap(), Park::Woken);
+    }
+
+    #[test]
+    fn signal_byte_wakes_and_is_drained() {
+        let r = Reactor::new().unwrap();
+        let fd = r.signal_fd();
+        // Write as CPython's C signal handler would: one byte on the fd.
+        let mut tx = std::mem::ManuallyDrop::new(unsafe {
+            <std::os::unix::net::UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        });
+        tx.write_all(&[2]).unwrap();
+        assert_eq!(r.park(None).unwrap(), Park::Signalled);
+        assert_eq!(
+            r.park(Some(Duration::from_millis(1))).unwrap(),
+            Park::TimedOut
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! `GilCell`: mutable state that is only ever touched with the GIL held.
+//!
+//! The loop's queues and a handle's callback are read and written from Python
+//! methods, so the GIL already serialises every access; a mutex would only add
+//! cost to the hot path. The `borrowed` flag turns a re-entrant access (code
+//! inside `with` that called back into Python) into a RuntimeError instead of
+//! two live `&mut`. Rule for callers: never call Python, and never drop a
+//! Python object, inside `with`; move values out and drop them afterwards.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+
+pub struct GilCell<T> {
+    value: UnsafeCell<T>,
+    borrowed: AtomicBool,
+}
+
+// SAFETY: `with` requires a `Python` token, so accesses from different threads
+// are serialised by the GIL (the module declares it needs the GIL), and the
+// `borrowed` flag rejects nested access on the same thread.
+unsafe impl<T: Send> Sync for GilCell<T> {}
+
+struct Release<'a>(&'a AtomicBool);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl<T> GilCell<T> {
+    pub const fn new(value: T) -> Self {
+        Self {
+            value: UnsafeCell::new(value),
+            borrowed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` with exclusive access. `f` must not call into Python.
+    pub fn with<R>(&self, _py: Python<'_>, f: impl FnOnce(&mut T) -> R) -> PyResult<R> {
+        if self.borrowed.swap(true, Ordering::Acquire) {
+            return Err(PyRuntimeError::new_err(
+                "pyloop: loop state was re-entered while it was being changed",
+            ));
+        }
+        let _release = Release(&self.borrowed);
+        // SAFETY: the GIL is held and the flag proves no other borrow is live.
+        Ok(f(unsafe { &mut *self.value.get() }))
+    }
+
+    /// Read access for the garbage collector's traversal, which runs with the
+    /// GIL held; skipped (None) if a borrow happens to be live.
+    pub fn peek_for_gc(&self) -> Option<&T> {
+        if self.borrowed.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: GC traversal holds the GIL and no mutable borrow is live.
+        Some(unsafe { &*self.value.get() })
+    }
+}

@@ -1,0 +1,238 @@
+//! `Handle` and `TimerHandle`: one scheduled callback, run inside its context.
+//!
+//! A handle holds the callback and its arguments until it is cancelled (then
+//! they are released at once, as asyncio does), the `contextvars.Context` it
+//! runs in, and its loop, to report failures to the loop's exception handler.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
+
+use crate::gil_cell::GilCell;
+use crate::imports::format_callback;
+use crate::loop_::Loop;
+
+struct Callback {
+    func: Py<PyAny>,
+    args: Py<PyTuple>,
+}
+
+#[pyclass(frozen, subclass, weakref, module = "pyloop._pyloop")]
+pub struct Handle {
+    callback: GilCell<Option<Callback>>,
+    context: Py<PyAny>,
+    /// True for a real `contextvars.Context`: entered through the C API
+    /// instead of calling `context.run`.
+    native_context: bool,
+    owner: Py<Loop>,
+    cancelled: AtomicBool,
+    /// Timers only: true while the handle sits in the loop's timer heap.
+    scheduled: AtomicBool,
+}
+
+impl Handle {
+    pub(crate) fn new(
+        py: Python<'_>,
+        func: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+        owner: Py<Loop>,
+    ) -> PyResult<Self> {
+        let context = match context {
+            Some(ctx) if !ctx.is_none() => ctx.unbind(),
+            // SAFETY: the GIL is held; PyContext_CopyCurrent returns a new
+            // reference or NULL with an exception set.
+            _ => {
+                unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())? }.unbind()
+            }
+        };
+        // SAFETY: a type check on a live object.
+        let native_context = unsafe { ffi::PyContext_CheckExact(context.as_ptr()) } != 0;
+        Ok(Self {
+            callback: GilCell::new(Some(Callback {
+                func: func.unbind(),
+                args: args.unbind(),
+            })),
+            context,
+            native_context,
+            owner,
+            cancelled: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_scheduled(&self, scheduled: bool) {
+        self.scheduled.store(scheduled, Ordering::Relaxed);
+    }
+
+    fn callback_parts(&self, py: Python<'_>) -> PyResult<Option<(Py<PyAny>, Py<PyTuple>)>> {
+        self.callback.with(py, |cb| {
+            cb.as_ref()
+                .map(|cb| (cb.func.clone_ref(py), cb.args.clone_ref(py)))
+        })
+    }
+
+    /// Runs the callback. Errors go to the loop's exception handler; only
+    /// KeyboardInterrupt and SystemExit come back (asyncio lets them through).
+    pub(crate) fn run(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let Some((func, args)) = this.callback_parts(py)? else {
+            return Ok(());
+        };
+        let outcome = if this.native_context {
+            call_in_context(py, &this.context, func.bind(py), args.bind(py))
+        } else {
+            let mut call_args = vec![func.clone_ref(py).into_bound(py)];
+            call_args.extend(args.bind(py).iter());
+            this.context
+                .bind(py)
+                .call_method1("run", PyTuple::new(py, call_args)?)
+                .map(drop)
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(err)
+                if err.is_instance_of::<PyKeyboardInterrupt>(py)
+                    || err.is_instance_of::<PySystemExit>(py) =>
+            {
+                Err(err)
+            }
+            Err(err) => {
+                let source = format_callback(py, func.bind(py), args.bind(py))?;
+                let context = PyDict::new(py);
+                context.set_item("message", format!("Exception in callback {source}"))?;
+                context.set_item("exception", err.into_value(py))?;
+                context.set_item("handle", slf)?;
+                this.owner
+                    .bind(py)
+                    .call_method1("call_exception_handler", (context,))?;
+                Ok(())
+            }
+        }
+    }
+
+    fn repr_with(slf: &Bound<'_, Self>, class: &str, when: Option<f64>) -> PyResult<String> {
+        let py = slf.py();
+        let this = slf.get();
+        let mut info = vec![class.to_owned()];
+        if this.is_cancelled() {
+            info.push("cancelled".to_owned());
+        }
+        if let Some(when) = when {
+            info.push(format!("when={}", PyFloat::new(py, when).repr()?));
+        }
+        if let Some((func, args)) = this.callback_parts(py)? {
+            info.push(format_callback(py, func.bind(py), args.bind(py))?);
+        }
+        Ok(format!("<{}>", info.join(" ")))
+    }
+}
+
+/// Calls `func(*args)` with `context` entered, as `Context.run` would.
+fn call_in_context(
+    py: Python<'_>,
+    context: &Py<PyAny>,
+    func: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyTuple>,
+) -> PyResult<()> {
+    // SAFETY: the GIL is held and `context` is an exact contextvars.Context.
+    if unsafe { ffi::PyContext_Enter(context.as_ptr()) } != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    let result = func.call1(args).map(drop);
+    // SAFETY: as above; exiting the context this call entered.
+    if unsafe { ffi::PyContext_Exit(context.as_ptr()) } != 0 {
+        return Err(PyErr::fetch(py));
+    }
+    result
+}
+
+#[pymethods]
+impl Handle {
+    fn cancel(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.cancelled.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        if this.scheduled.load(Ordering::Relaxed) {
+            this.owner.get().note_timer_cancelled(py)?;
+        }
+        // Released outside the cell: dropping may run arbitrary Python.
+        let released = this.callback.with(py, Option::take)?;
+        drop(released);
+        Ok(())
+    }
+
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+
+    fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
+        self.context.clone_ref(py)
+    }
+
+    fn _run(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::run(slf)
+    }
+
+    #[getter]
+    fn _callback(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        Ok(self.callback_parts(py)?.map(|(func, _)| func))
+    }
+
+    #[getter]
+    fn _args(&self, py: Python<'_>) -> PyResult<Option<Py<PyTuple>>> {
+        Ok(self.callback_parts(py)?.map(|(_, args)| args))
+    }
+
+    #[getter]
+    fn _cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        Self::repr_with(slf, "Handle", None)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(Some(cb)) = self.callback.peek_for_gc() {
+            visit.call(&cb.func)?;
+            visit.call(&cb.args)?;
+        }
+        visit.call(&self.context)?;
+        visit.call(&self.owner)?;
+        Ok(())
+    }
+}
+
+#[pyclass(frozen, extends = Handle, module = "pyloop._pyloop")]
+pub struct TimerHandle {
+    when: f64,
+}
+
+impl TimerHandle {
+    pub(crate) fn new(when: f64) -> Self {
+        Self { when }
+    }
+}
+
+#[pymethods]
+impl TimerHandle {
+    fn when(&self) -> f64 {
+        self.when
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        Handle::repr_with(slf.as_super(), "TimerHandle", Some(slf.get().when))
+    }
+}

@@ -1,0 +1,383 @@
+//! The native engine of `pyloop.Loop`: the ready queue, the timer heap and
+//! the run loop, shaped like asyncio's `BaseEventLoop._run_once`.
+//!
+//! Python-facing orchestration that runs once per call (run_until_complete,
+//! executors, async generators, the exception handler) lives in
+//! `python/pyloop/_loop.py`, which subclasses this class.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use pyloop_core::reactor::Waker;
+use pyloop_core::{monotonic, Reactor, Timer, TimerHeap};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use pyo3::{PyTraverseError, PyVisit};
+
+use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
+use crate::gil_cell::GilCell;
+use crate::handle::{Handle, TimerHandle};
+
+/// asyncio adds the clock's resolution when deciding which timers are due;
+/// CLOCK_MONOTONIC's is one nanosecond.
+const CLOCK_RESOLUTION: f64 = 1e-9;
+
+struct Scheduled {
+    when: f64,
+    handle: Py<Handle>,
+}
+
+impl Timer for Scheduled {
+    fn when(&self) -> f64 {
+        self.when
+    }
+    fn is_cancelled(&self) -> bool {
+        self.handle.get().is_cancelled()
+    }
+}
+
+#[derive(Default)]
+struct Schedule {
+    ready: VecDeque<Py<Handle>>,
+    timers: TimerHeap<Scheduled>,
+}
+
+#[pyclass(frozen, subclass, weakref, module = "pyloop._pyloop", name = "Loop")]
+pub struct Loop {
+    schedule: GilCell<Schedule>,
+    reactor: Reactor,
+    waker: Waker,
+    closed: AtomicBool,
+    stopping: AtomicBool,
+    running: AtomicBool,
+    debug: AtomicBool,
+    /// `pthread_self()` of the thread inside `_run`, 0 when not running.
+    thread_id: AtomicU64,
+}
+
+fn current_thread_id() -> u64 {
+    // SAFETY: pthread_self has no preconditions.
+    let id = unsafe { libc::pthread_self() };
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let id = id as usize as u64;
+    id
+}
+
+/// Resets the running state however `_run` exits.
+struct RunGuard<'a>(&'a Loop);
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.0.stopping.store(false, Ordering::Relaxed);
+        self.0.running.store(false, Ordering::Relaxed);
+        self.0.thread_id.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Loop {
+    fn check_closed(&self) -> PyResult<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            Err(PyRuntimeError::new_err(LOOP_CLOSED))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The debug-mode checks asyncio makes in call_soon/call_at.
+    fn debug_checks(
+        slf: &Bound<'_, Self>,
+        callback: &Bound<'_, PyAny>,
+        method: &str,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        if !this.debug.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let owner = this.thread_id.load(Ordering::Relaxed);
+        if owner != 0 && owner != current_thread_id() {
+            return Err(PyRuntimeError::new_err(NOT_LOOP_THREAD));
+        }
+        slf.call_method1("_check_callback", (callback, method))?;
+        Ok(())
+    }
+
+    fn push_ready(&self, py: Python<'_>, handle: Py<Handle>) -> PyResult<()> {
+        self.schedule.with(py, |s| s.ready.push_back(handle))
+    }
+
+    fn new_handle(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Handle>> {
+        let py = slf.py();
+        let handle = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
+        Py::new(py, handle)
+    }
+
+    pub(crate) fn note_timer_cancelled(&self, py: Python<'_>) -> PyResult<()> {
+        self.schedule.with(py, |s| s.timers.note_cancelled())
+    }
+
+    /// Step 1: drop cancelled timers and work out how long step 2 may wait.
+    fn park_timeout(&self, py: Python<'_>) -> PyResult<Option<Duration>> {
+        let mut dropped = Vec::new();
+        let stopping = self.stopping.load(Ordering::Relaxed);
+        let timeout = self.schedule.with(py, |s| {
+            s.timers.drop_cancelled(&mut dropped);
+            if !s.ready.is_empty() || stopping {
+                Some(Duration::ZERO)
+            } else {
+                s.timers.next_deadline().map(|when| {
+                    Duration::try_from_secs_f64(when - monotonic()).unwrap_or(Duration::ZERO)
+                })
+            }
+        })?;
+        for timer in &dropped {
+            timer.handle.get().set_scheduled(false);
+        }
+        drop(dropped);
+        Ok(timeout)
+    }
+
+    /// Step 3: move due timers to the ready queue; returns how many handles
+    /// step 4 runs (those ready now, not those scheduled while it runs).
+    fn collect_due(&self, py: Python<'_>) -> PyResult<usize> {
+        let end_time = monotonic() + CLOCK_RESOLUTION;
+        self.schedule.with(py, |s| {
+            let Schedule { ready, timers } = s;
+            let mut due = Vec::new();
+            timers.pop_expired(end_time, &mut due);
+            for timer in due {
+                timer.handle.get().set_scheduled(false);
+                ready.push_back(timer.handle);
+            }
+            ready.len()
+        })
+    }
+
+    fn run_once(&self, slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let timeout = self.park_timeout(py)?;
+        if timeout != Some(Duration::ZERO) {
+            let reactor = &self.reactor;
+            py.allow_threads(|| reactor.park(timeout))
+                .map_err(core_to_py)?;
+            // Runs Python-level signal handlers; the default SIGINT handler
+            // raises KeyboardInterrupt out of run_forever, as in asyncio.
+            py.check_signals()?;
+        }
+        let todo = self.collect_due(py)?;
+        let debug = self.debug.load(Ordering::Relaxed);
+        for _ in 0..todo {
+            let Some(handle) = self.schedule.with(py, |s| s.ready.pop_front())? else {
+                break;
+            };
+            let handle = handle.into_bound(py);
+            if handle.get().is_cancelled() {
+                continue;
+            }
+            if debug {
+                let started = monotonic();
+                Handle::run(&handle)?;
+                let took = monotonic() - started;
+                let slow: f64 = slf.getattr("slow_callback_duration")?.extract()?;
+                if took >= slow {
+                    slf.call_method1("_log_slow_callback", (&handle, took))?;
+                }
+            } else {
+                Handle::run(&handle)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Loop {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn py_new(
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Self> {
+        let reactor = Reactor::new().map_err(core_to_py)?;
+        let waker = reactor.waker();
+        Ok(Self {
+            schedule: GilCell::new(Schedule::default()),
+            reactor,
+            waker,
+            closed: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+            debug: AtomicBool::new(false),
+            thread_id: AtomicU64::new(0),
+        })
+    }
+
+    /// The loop's clock: `time.monotonic()`.
+    fn time(&self) -> f64 {
+        monotonic()
+    }
+
+    #[pyo3(signature = (callback, *args, context = None))]
+    fn call_soon(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Handle>> {
+        let this = slf.get();
+        this.check_closed()?;
+        Self::debug_checks(slf, &callback, "call_soon")?;
+        let handle = Self::new_handle(slf, callback, args, context)?;
+        this.push_ready(slf.py(), handle.clone_ref(slf.py()))?;
+        Ok(handle)
+    }
+
+    #[pyo3(signature = (callback, *args, context = None))]
+    fn call_soon_threadsafe(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Handle>> {
+        let this = slf.get();
+        this.check_closed()?;
+        if this.debug.load(Ordering::Relaxed) {
+            slf.call_method1("_check_callback", (&callback, "call_soon_threadsafe"))?;
+        }
+        let handle = Self::new_handle(slf, callback, args, context)?;
+        // The GIL serialises this push with the loop thread's own pushes, so
+        // the order matches asyncio's (appended at call time).
+        this.push_ready(slf.py(), handle.clone_ref(slf.py()))?;
+        this.waker.wake();
+        Ok(handle)
+    }
+
+    #[pyo3(signature = (delay, callback, *args, context = None))]
+    fn call_later(
+        slf: &Bound<'_, Self>,
+        delay: Option<f64>,
+        callback: Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<TimerHandle>> {
+        let Some(delay) = delay else {
+            return Err(PyTypeError::new_err(DELAY_NONE));
+        };
+        Self::call_at(slf, Some(monotonic() + delay), callback, args, context)
+    }
+
+    #[pyo3(signature = (when, callback, *args, context = None))]
+    fn call_at(
+        slf: &Bound<'_, Self>,
+        when: Option<f64>,
+        callback: Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<TimerHandle>> {
+        let Some(when) = when else {
+            return Err(PyTypeError::new_err(WHEN_NONE));
+        };
+        let py = slf.py();
+        let this = slf.get();
+        this.check_closed()?;
+        Self::debug_checks(slf, &callback, "call_at")?;
+        let base = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
+        base.set_scheduled(true);
+        let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when));
+        let timer = Bound::new(py, init)?;
+        let handle = timer.as_super().clone().unbind();
+        this.schedule
+            .with(py, |s| s.timers.push(Scheduled { when, handle }))?;
+        Ok(timer.unbind())
+    }
+
+    /// Runs iterations until `stop()`; the Python side wraps it with the
+    /// per-run setup (running loop, async generator hooks, signal wake-up fd).
+    fn _run(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        this.check_closed()?;
+        this.reactor.check_owner().map_err(core_to_py)?;
+        if this.running.swap(true, Ordering::Relaxed) {
+            return Err(PyRuntimeError::new_err(
+                "This event loop is already running",
+            ));
+        }
+        let _guard = RunGuard(this);
+        this.thread_id.store(current_thread_id(), Ordering::Relaxed);
+        loop {
+            this.run_once(slf)?;
+            if this.stopping.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.waker.wake();
+    }
+
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    fn get_debug(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+
+    fn set_debug(&self, enabled: bool) {
+        self.debug.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Marks the loop closed and drops every queued handle and timer.
+    fn _close(&self, py: Python<'_>) -> PyResult<()> {
+        self.closed.store(true, Ordering::Relaxed);
+        let (ready, timers) = self
+            .schedule
+            .with(py, |s| (std::mem::take(&mut s.ready), s.timers.clear()))?;
+        drop(ready);
+        drop(timers);
+        Ok(())
+    }
+
+    /// The fd that `signal.set_wakeup_fd` should write to while this loop runs.
+    fn _signal_fd(&self) -> i32 {
+        self.reactor.signal_fd()
+    }
+
+    #[getter]
+    fn _thread_id(&self) -> Option<u64> {
+        match self.thread_id.load(Ordering::Relaxed) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// How many timers sit in the heap, cancelled ones included (asyncio's
+    /// `len(loop._scheduled)`); for tests and introspection.
+    fn _timer_count(&self, py: Python<'_>) -> PyResult<usize> {
+        self.schedule.with(py, |s| s.timers.len())
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(schedule) = self.schedule.peek_for_gc() {
+            for handle in &schedule.ready {
+                visit.call(handle)?;
+            }
+            for timer in schedule.timers.iter() {
+                visit.call(&timer.handle)?;
+            }
+        }
+        Ok(())
+    }
+}

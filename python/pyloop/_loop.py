@@ -1,0 +1,223 @@
+"""``pyloop.Loop``: the native engine plus asyncio's once-per-call orchestration.
+
+The hot paths (call_soon, timers, the run loop, call_soon_threadsafe) are the
+native class's. This module adds what runs once per call: run_forever's set-up
+and tear-down, run_until_complete, close, debug mode, and task/future creation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, TypeVar
+
+from . import _compat
+from ._asyncgens import AsyncGenMixin
+from ._exception_handler import ExceptionHandlerMixin
+from ._executors import ExecutorMixin
+from ._pyloop import Loop as _NativeLoop
+
+T = TypeVar("T")
+
+logger = logging.getLogger("asyncio")
+
+# asyncio.constants.DEBUG_STACK_DEPTH: frames kept for coroutine origins in debug.
+DEBUG_STACK_DEPTH = 10
+
+
+def _debug_from_environment() -> bool:
+    return sys.flags.dev_mode or (
+        not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
+    )
+
+
+def _stop_when_done(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        exc = future.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            # The exception already left run_forever; nothing to stop.
+            return
+    future.get_loop().stop()
+
+
+class Loop(
+    _NativeLoop, ExceptionHandlerMixin, ExecutorMixin, AsyncGenMixin, asyncio.AbstractEventLoop
+):
+    """A drop-in asyncio event loop whose engine is Rust."""
+
+    def __init__(self) -> None:
+        self.slow_callback_duration = 0.1
+        self._exception_handler = None
+        self._default_executor = None
+        self._executor_shutdown_called = False
+        self._asyncgens = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._task_factory: Callable[..., asyncio.Future[Any]] | None = None
+        self._origin_tracking = False
+        self._saved_origin_depth = 0
+        self.set_debug(_debug_from_environment())
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} running={self.is_running()} "
+            f"closed={self.is_closed()} debug={self.get_debug()}>"
+        )
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if not self.is_closed():
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # -- running ----------------------------------------------------------------
+
+    def _check_closed(self) -> None:
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")
+
+    def _check_runnable(self) -> None:
+        self._check_closed()
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if asyncio._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def run_forever(self) -> None:
+        self._check_runnable()
+        old_hooks = sys.get_asyncgen_hooks()
+        old_wakeup_fd = self._take_signal_wakeup()
+        self._set_origin_tracking(self.get_debug())
+        try:
+            asyncio._set_running_loop(self)
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            self._run()
+        finally:
+            asyncio._set_running_loop(None)
+            self._set_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_hooks)
+            self._give_back_signal_wakeup(old_wakeup_fd)
+
+    def _take_signal_wakeup(self) -> int | None:
+        """Point CPython's C signal handler at this loop's wake-up socket, so a
+        signal (Ctrl-C) interrupts the wait in Rust and Python handlers run."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            return signal.set_wakeup_fd(self._signal_fd(), warn_on_full_buffer=False)
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _give_back_signal_wakeup(old_fd: int | None) -> None:
+        if old_fd is not None:
+            try:
+                signal.set_wakeup_fd(old_fd)
+            except ValueError:
+                pass
+
+    def run_until_complete(self, future: Awaitable[T]) -> T:
+        self._check_runnable()
+        new_task = not asyncio.isfuture(future)
+        task = asyncio.ensure_future(future, loop=self)
+        if new_task and hasattr(task, "_log_destroy_pending"):
+            # A task made here is ours to finish; no "destroyed pending" noise.
+            task._log_destroy_pending = False
+        task.add_done_callback(_stop_when_done)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and task.done() and not task.cancelled():
+                # Mark the exception retrieved: it is being raised right here.
+                task.exception()
+            raise
+        finally:
+            task.remove_done_callback(_stop_when_done)
+        if not task.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return task.result()
+
+    def close(self) -> None:
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        if self.get_debug():
+            logger.debug("Close %r", self)
+        self._close()
+        self._shut_down_executor_nowait()
+
+    # -- debug mode ---------------------------------------------------------------
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_origin_tracking, enabled)
+
+    def _set_origin_tracking(self, enabled: bool) -> None:
+        if bool(enabled) == self._origin_tracking:
+            return
+        if enabled:
+            self._saved_origin_depth = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(DEBUG_STACK_DEPTH)
+        else:
+            sys.set_coroutine_origin_tracking_depth(self._saved_origin_depth)
+        self._origin_tracking = bool(enabled)
+
+    def _check_callback(self, callback: Any, method: str) -> None:
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+    def _log_slow_callback(self, handle: asyncio.Handle, seconds: float) -> None:
+        owner = getattr(handle._callback, "__self__", None)
+        shown = repr(owner) if isinstance(owner, asyncio.Task) else str(handle)
+        logger.warning("Executing %s took %.3f seconds", shown, seconds)
+
+    # -- futures and tasks ----------------------------------------------------------
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(
+        self,
+        coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+        *,
+        name: str | None = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> asyncio.Task[T]:
+        self._check_closed()
+        if kwargs and not _compat.PY313:
+            raise TypeError(f"create_task() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        factory = self._task_factory
+        if factory is None:
+            task = asyncio.Task(coro, loop=self, name=name, context=context, **kwargs)
+        else:
+            if context is not None:
+                kwargs["context"] = context
+            if _compat.PY313:
+                task = factory(self, coro, name=name, **kwargs)
+            else:
+                task = factory(self, coro, **kwargs)
+                if name is not None:
+                    task.set_name(name)
+        return task
+
+    def set_task_factory(self, factory: Callable[..., asyncio.Future[Any]] | None) -> None:
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self) -> Callable[..., asyncio.Future[Any]] | None:
+        return self._task_factory
