@@ -10,6 +10,7 @@ PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)
 
 # 3.14 renamed the policy base class (policies are deprecated, gone in 3.16).
-BasePolicy: type = getattr(asyncio.events, "BaseDefaultEventLoopPolicy", None) or getattr(
-    asyncio.events, "_BaseDefaultEventLoopPolicy"
-)
+if sys.version_info >= (3, 14):
+    BasePolicy: type = asyncio.events._BaseDefaultEventLoopPolicy
+else:
+    BasePolicy = asyncio.events.BaseDefaultEventLoopPolicy

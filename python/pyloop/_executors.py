@@ -54,8 +54,7 @@ class ExecutorMixin:
             thread.join(timeout)
         if thread.is_alive():
             warnings.warn(
-                "The executor did not finishing joining "
-                f"its threads within {timeout} seconds.",
+                f"The executor did not finishing joining its threads within {timeout} seconds.",
                 RuntimeWarning,
                 stacklevel=2,
             )

@@ -199,7 +199,8 @@ class Loop(
     ) -> asyncio.Task[T]:
         self._check_closed()
         if kwargs and not _compat.PY313:
-            raise TypeError(f"create_task() got an unexpected keyword argument {next(iter(kwargs))!r}")
+            unexpected = next(iter(kwargs))
+            raise TypeError(f"create_task() got an unexpected keyword argument {unexpected!r}")
         factory = self._task_factory
         if factory is None:
             task = asyncio.Task(coro, loop=self, name=name, context=context, **kwargs)
