@@ -28,6 +28,8 @@ pub struct Handle {
     /// True for a real `contextvars.Context`: entered through the C API
     /// instead of calling `context.run`.
     native_context: bool,
+    /// True when the context is the copy `call_soon` made (nobody else's).
+    own_context: bool,
     owner: Py<Loop>,
     cancelled: AtomicBool,
     /// Timers only: true while the handle sits in the loop's timer heap.
@@ -42,12 +44,14 @@ impl Handle {
         context: Option<Bound<'_, PyAny>>,
         owner: Py<Loop>,
     ) -> PyResult<Self> {
-        let context = match context {
-            Some(ctx) if !ctx.is_none() => ctx.unbind(),
+        let (context, own_context) = match context {
+            Some(ctx) if !ctx.is_none() => (ctx.unbind(), false),
             // SAFETY: the GIL is held; PyContext_CopyCurrent returns a new
             // reference or NULL with an exception set.
             _ => {
-                unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())? }.unbind()
+                let copy =
+                    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())? };
+                (copy.unbind(), true)
             }
         };
         // SAFETY: a type check on a live object.
@@ -59,10 +63,39 @@ impl Handle {
             })),
             context,
             native_context,
+            own_context,
             owner,
             cancelled: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
         })
+    }
+
+    /// The loop now owns `handle`: stop the garbage collector from tracking
+    /// it (and the context copy made for it). While queued it is reachable
+    /// from the loop anyway, and tracking every short-lived handle made GC
+    /// passes half of `call_soon`'s cost (perf, PYLOOP_NOTES.md).
+    pub(crate) fn untrack_while_queued(handle: &Bound<'_, Self>) {
+        // SAFETY: both objects are live GC objects and the GIL is held.
+        unsafe {
+            untrack(handle.as_ptr());
+            if handle.get().own_context {
+                untrack(handle.get().context.as_ptr());
+            }
+        }
+    }
+
+    /// The loop lets go of `handle`. Anything still shared with user code is
+    /// tracked again, so cycles through it are collected as in asyncio.
+    pub(crate) fn release(handle: Bound<'_, Self>) {
+        // SAFETY: both objects are live GC objects and the GIL is held.
+        unsafe {
+            let this = handle.get();
+            if this.own_context {
+                track_if_shared(this.context.as_ptr());
+            }
+            track_if_shared(handle.as_ptr());
+        }
+        drop(handle);
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -73,10 +106,13 @@ impl Handle {
         self.scheduled.store(scheduled, Ordering::Relaxed);
     }
 
-    fn callback_parts(&self, py: Python<'_>) -> PyResult<Option<(Py<PyAny>, Py<PyTuple>)>> {
+    fn callback_parts<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>)>> {
         self.callback.with(py, |cb| {
             cb.as_ref()
-                .map(|cb| (cb.func.clone_ref(py), cb.args.clone_ref(py)))
+                .map(|cb| (cb.func.bind(py).clone(), cb.args.bind(py).clone()))
         })
     }
 
@@ -89,10 +125,10 @@ impl Handle {
             return Ok(());
         };
         let outcome = if this.native_context {
-            call_in_context(py, &this.context, func.bind(py), args.bind(py))
+            call_in_context(py, &this.context, &func, &args)
         } else {
-            let mut call_args = vec![func.clone_ref(py).into_bound(py)];
-            call_args.extend(args.bind(py).iter());
+            let mut call_args = vec![func.clone()];
+            call_args.extend(args.iter());
             this.context
                 .bind(py)
                 .call_method1("run", PyTuple::new(py, call_args)?)
@@ -107,7 +143,7 @@ impl Handle {
                 Err(err)
             }
             Err(err) => {
-                let source = format_callback(py, func.bind(py), args.bind(py))?;
+                let source = format_callback(py, &func, &args)?;
                 let context = PyDict::new(py);
                 context.set_item("message", format!("Exception in callback {source}"))?;
                 context.set_item("exception", err.into_value(py))?;
@@ -131,9 +167,46 @@ impl Handle {
             info.push(format!("when={}", PyFloat::new(py, when).repr()?));
         }
         if let Some((func, args)) = this.callback_parts(py)? {
-            info.push(format_callback(py, func.bind(py), args.bind(py))?);
+            info.push(format_callback(py, &func, &args)?);
         }
         Ok(format!("<{}>", info.join(" ")))
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // CPython's context dealloc unlinks the object from the GC list
+        // without checking it is linked: give it back a tracked object.
+        // Drop runs in tp_dealloc, with the GIL held.
+        if self.own_context {
+            // SAFETY: the context is alive (we still hold it) and is a GC type.
+            unsafe {
+                let ctx = self.context.as_ptr();
+                if ffi::PyObject_GC_IsTracked(ctx) == 0 {
+                    ffi::PyObject_GC_Track(ctx.cast());
+                }
+            }
+        }
+    }
+}
+
+/// SAFETY: `obj` is a live object of a GC type; the GIL is held.
+unsafe fn untrack(obj: *mut ffi::PyObject) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        if ffi::PyObject_GC_IsTracked(obj) != 0 {
+            ffi::PyObject_GC_UnTrack(obj.cast());
+        }
+    }
+}
+
+/// SAFETY: `obj` is a live object of a GC type; the GIL is held.
+unsafe fn track_if_shared(obj: *mut ffi::PyObject) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        if ffi::Py_REFCNT(obj) > 1 && ffi::PyObject_GC_IsTracked(obj) == 0 {
+            ffi::PyObject_GC_Track(obj.cast());
+        }
     }
 }
 
@@ -186,12 +259,12 @@ impl Handle {
     }
 
     #[getter]
-    fn _callback(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    fn _callback<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         Ok(self.callback_parts(py)?.map(|(func, _)| func))
     }
 
     #[getter]
-    fn _args(&self, py: Python<'_>) -> PyResult<Option<Py<PyTuple>>> {
+    fn _args<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
         Ok(self.callback_parts(py)?.map(|(_, args)| args))
     }
 

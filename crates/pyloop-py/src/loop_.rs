@@ -103,19 +103,20 @@ impl Loop {
         Ok(())
     }
 
-    fn push_ready(&self, py: Python<'_>, handle: Py<Handle>) -> PyResult<()> {
-        self.schedule.with(py, |s| s.ready.push_back(handle))
-    }
-
-    fn new_handle(
-        slf: &Bound<'_, Self>,
-        callback: Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<Handle>> {
+    /// Creates a handle and appends it to the ready queue.
+    fn schedule_soon<'py>(
+        slf: &Bound<'py, Self>,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Handle>> {
         let py = slf.py();
         let handle = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
-        Py::new(py, handle)
+        let handle = Bound::new(py, handle)?;
+        Handle::untrack_while_queued(&handle);
+        let queued = handle.clone().unbind();
+        slf.get().schedule.with(py, |s| s.ready.push_back(queued))?;
+        Ok(handle)
     }
 
     pub(crate) fn note_timer_cancelled(&self, py: Python<'_>) -> PyResult<()> {
@@ -136,10 +137,10 @@ impl Loop {
                 })
             }
         })?;
-        for timer in &dropped {
+        for timer in dropped {
             timer.handle.get().set_scheduled(false);
+            Handle::release(timer.handle.into_bound(py));
         }
-        drop(dropped);
         Ok(timeout)
     }
 
@@ -177,20 +178,27 @@ impl Loop {
                 break;
             };
             let handle = handle.into_bound(py);
-            if handle.get().is_cancelled() {
-                continue;
-            }
-            if debug {
-                let started = monotonic();
-                Handle::run(&handle)?;
-                let took = monotonic() - started;
-                let slow: f64 = slf.getattr("slow_callback_duration")?.extract()?;
-                if took >= slow {
-                    slf.call_method1("_log_slow_callback", (&handle, took))?;
-                }
+            let outcome = if handle.get().is_cancelled() {
+                Ok(())
+            } else if debug {
+                Self::run_timed(slf, &handle)
             } else {
-                Handle::run(&handle)?;
-            }
+                Handle::run(&handle)
+            };
+            Handle::release(handle);
+            outcome?;
+        }
+        Ok(())
+    }
+
+    /// Debug mode: runs `handle` and logs it when it took too long.
+    fn run_timed(slf: &Bound<'_, Self>, handle: &Bound<'_, Handle>) -> PyResult<()> {
+        let started = monotonic();
+        Handle::run(handle)?;
+        let took = monotonic() - started;
+        let slow: f64 = slf.getattr("slow_callback_duration")?.extract()?;
+        if took >= slow {
+            slf.call_method1("_log_slow_callback", (handle, took))?;
         }
         Ok(())
     }
@@ -224,36 +232,32 @@ impl Loop {
     }
 
     #[pyo3(signature = (callback, *args, context = None))]
-    fn call_soon(
-        slf: &Bound<'_, Self>,
-        callback: Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<Handle>> {
-        let this = slf.get();
-        this.check_closed()?;
+    fn call_soon<'py>(
+        slf: &Bound<'py, Self>,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Handle>> {
+        slf.get().check_closed()?;
         Self::debug_checks(slf, &callback, "call_soon")?;
-        let handle = Self::new_handle(slf, callback, args, context)?;
-        this.push_ready(slf.py(), handle.clone_ref(slf.py()))?;
-        Ok(handle)
+        Self::schedule_soon(slf, callback, args, context)
     }
 
     #[pyo3(signature = (callback, *args, context = None))]
-    fn call_soon_threadsafe(
-        slf: &Bound<'_, Self>,
-        callback: Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<Handle>> {
+    fn call_soon_threadsafe<'py>(
+        slf: &Bound<'py, Self>,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Handle>> {
         let this = slf.get();
         this.check_closed()?;
         if this.debug.load(Ordering::Relaxed) {
             slf.call_method1("_check_callback", (&callback, "call_soon_threadsafe"))?;
         }
-        let handle = Self::new_handle(slf, callback, args, context)?;
         // The GIL serialises this push with the loop thread's own pushes, so
         // the order matches asyncio's (appended at call time).
-        this.push_ready(slf.py(), handle.clone_ref(slf.py()))?;
+        let handle = Self::schedule_soon(slf, callback, args, context)?;
         this.waker.wake();
         Ok(handle)
     }
@@ -291,6 +295,7 @@ impl Loop {
         base.set_scheduled(true);
         let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when));
         let timer = Bound::new(py, init)?;
+        Handle::untrack_while_queued(timer.as_super());
         let handle = timer.as_super().clone().unbind();
         this.schedule
             .with(py, |s| s.timers.push(Scheduled { when, handle }))?;
