@@ -1,0 +1,85 @@
+"""Handles are untracked by the GC while queued (a speed choice, see
+PYLOOP_NOTES.md); these check that no cycle through a handle is leaked."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pyloop
+
+
+class Holder:
+    def method(self) -> None:
+        pass
+
+
+def _run_one_iteration(loop: pyloop.Loop) -> None:
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def test_cycle_through_a_run_handle_is_collected() -> None:
+    loop = pyloop.new_event_loop()
+    try:
+        holder = Holder()
+        alive = weakref.ref(holder)
+        holder.handle = loop.call_soon(holder.method)  # type: ignore[attr-defined]
+        _run_one_iteration(loop)
+        del holder
+        gc.collect()
+        assert alive() is None
+    finally:
+        loop.close()
+
+
+def test_cycle_through_a_fired_timer_is_collected() -> None:
+    loop = pyloop.new_event_loop()
+    try:
+        holder = Holder()
+        alive = weakref.ref(holder)
+        holder.timer = loop.call_at(loop.time() - 1, holder.method)  # type: ignore[attr-defined]
+        _run_one_iteration(loop)
+        del holder
+        gc.collect()
+        assert alive() is None
+    finally:
+        loop.close()
+
+
+def test_cancel_releases_the_callback_at_once() -> None:
+    loop = pyloop.new_event_loop()
+    try:
+        holder = Holder()
+        alive = weakref.ref(holder)
+        handle = loop.call_later(3600, holder.method)
+        del holder
+        handle.cancel()
+        assert alive() is None
+        assert handle._callback is None
+    finally:
+        loop.close()
+
+
+def test_context_of_a_dropped_handle_survives() -> None:
+    loop = pyloop.new_event_loop()
+    try:
+        handle = loop.call_soon(lambda: None)
+        ctx = handle.get_context()
+        _run_one_iteration(loop)
+        del handle
+        gc.collect()
+        assert ctx.run(lambda: 42) == 42
+    finally:
+        loop.close()
+
+
+def test_queued_handles_are_freed_by_close() -> None:
+    loop = pyloop.new_event_loop()
+    holder = Holder()
+    alive = weakref.ref(holder)
+    loop.call_soon(holder.method)
+    loop.call_later(3600, holder.method)
+    del holder
+    loop.close()
+    assert alive() is None
