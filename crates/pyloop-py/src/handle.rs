@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyFloat, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::gil_cell::GilCell;
-use crate::imports::format_callback;
+use crate::imports::{creation_stack, format_callback};
 use crate::loop_::Loop;
 
 struct Callback {
@@ -31,6 +31,9 @@ pub struct Handle {
     /// True when the context is the copy `call_soon` made (nobody else's).
     own_context: bool,
     owner: Py<Loop>,
+    /// Debug mode only: where the handle was created (asyncio's
+    /// `_source_traceback`, a list of FrameSummary).
+    source_traceback: Option<Py<PyAny>>,
     cancelled: AtomicBool,
     /// Timers only: true while the handle sits in the loop's timer heap.
     scheduled: AtomicBool,
@@ -44,6 +47,11 @@ impl Handle {
         context: Option<Bound<'_, PyAny>>,
         owner: Py<Loop>,
     ) -> PyResult<Self> {
+        let source_traceback = if owner.get().debug_enabled() {
+            Some(creation_stack(py)?)
+        } else {
+            None
+        };
         let (context, own_context) = match context {
             Some(ctx) if !ctx.is_none() => (ctx.unbind(), false),
             // SAFETY: the GIL is held; PyContext_CopyCurrent returns a new
@@ -65,6 +73,7 @@ impl Handle {
             native_context,
             own_context,
             owner,
+            source_traceback,
             cancelled: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
         })
@@ -148,6 +157,9 @@ impl Handle {
                 context.set_item("message", format!("Exception in callback {source}"))?;
                 context.set_item("exception", err.into_value(py))?;
                 context.set_item("handle", slf)?;
+                if let Some(stack) = &this.source_traceback {
+                    context.set_item("source_traceback", stack)?;
+                }
                 this.owner
                     .bind(py)
                     .call_method1("call_exception_handler", (context,))?;
@@ -168,6 +180,15 @@ impl Handle {
         }
         if let Some((func, args)) = this.callback_parts(py)? {
             info.push(format_callback(py, &func, &args)?);
+        }
+        if let Some(stack) = &this.source_traceback {
+            let stack = stack.bind(py);
+            if stack.len()? > 0 {
+                let frame = stack.get_item(-1)?;
+                let file: String = frame.getattr("filename")?.extract()?;
+                let line: String = frame.getattr("lineno")?.str()?.extract()?;
+                info.push(format!("created at {file}:{line}"));
+            }
         }
         Ok(format!("<{}>", info.join(" ")))
     }
@@ -277,7 +298,13 @@ impl Handle {
         Self::repr_with(slf, "Handle", None)
     }
 
+    #[getter]
+    fn _source_traceback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.source_traceback.as_ref().map(|s| s.clone_ref(py))
+    }
+
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.source_traceback)?;
         if let Some(Some(cb)) = self.callback.peek_for_gc() {
             visit.call(&cb.func)?;
             visit.call(&cb.args)?;

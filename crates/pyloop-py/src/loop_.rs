@@ -119,6 +119,10 @@ impl Loop {
         Ok(handle)
     }
 
+    pub(crate) fn debug_enabled(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn note_timer_cancelled(&self, py: Python<'_>) -> PyResult<()> {
         self.schedule.with(py, |s| s.timers.note_cancelled())
     }
