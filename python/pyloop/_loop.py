@@ -33,6 +33,11 @@ DEBUG_STACK_DEPTH = 10
 
 
 def _debug_from_environment() -> bool:
+    # asyncio's own loops ask this function (PYTHONASYNCIODEBUG, -X dev), and
+    # tests patch it; ask the same one.
+    is_debug_mode = getattr(asyncio.coroutines, "_is_debug_mode", None)
+    if is_debug_mode is not None:
+        return bool(is_debug_mode())
     return sys.flags.dev_mode or (
         not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
     )
