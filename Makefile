@@ -16,7 +16,7 @@ venv: $(VENV)/bin/python
 # Stale extension modules from an older build would shadow the new one.
 build: venv
 	rm -f python/pyloop/_pyloop*.so
-	$(MATURIN) develop --release -q -E test,bench
+	$(MATURIN) develop --release -q -E test,bench,plot
 
 demo: build
 	$(PY) -m pyloop.demo

@@ -1,0 +1,64 @@
+"""The benchmark CLI runs end to end and reports what it measured (structure
+only: speed is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_quick_run_writes_table_and_json(tmp_path: Path) -> None:
+    out_json = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyloop.bench",
+            "--quick",
+            "--reps",
+            "1",
+            "--loops",
+            "asyncio,pyloop,no-such-loop",
+            "--only",
+            "call_soon",
+            "memory_per_pending_task",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2  # an unknown loop name is refused up front
+    assert "unknown loop(s): no-such-loop" in proc.stderr
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyloop.bench",
+            "--quick",
+            "--reps",
+            "1",
+            "--loops",
+            "asyncio,pyloop",
+            "--only",
+            "call_soon",
+            "memory_per_pending_task",
+            "--json",
+            str(out_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| call_soon ")]
+    assert len(rows) == 1 and rows[0].count("x |") == 1  # one ratio: no uvloop/rloop asked
+    assert "pending: needs" in proc.stdout
+    data = json.loads(out_json.read_text())
+    assert set(data["samples"]) == {"call_soon", "memory_per_pending_task"}
+    for per_loop in data["samples"].values():
+        assert set(per_loop) == {"asyncio", "pyloop"}
+        assert all(len(s) == 1 and s[0] > 0 for s in per_loop.values())
+    assert data["meta"]["quick"] is True
