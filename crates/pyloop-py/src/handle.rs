@@ -21,7 +21,7 @@ struct Callback {
     args: Py<PyTuple>,
 }
 
-#[pyclass(frozen, subclass, weakref, module = "pyloop._pyloop")]
+#[pyclass(frozen, subclass, weakref, freelist = 1024, module = "pyloop._pyloop")]
 pub struct Handle {
     callback: GilCell<Option<Callback>>,
     context: Py<PyAny>,
@@ -315,7 +315,7 @@ impl Handle {
     }
 }
 
-#[pyclass(frozen, extends = Handle, module = "pyloop._pyloop")]
+#[pyclass(frozen, extends = Handle, freelist = 1024, module = "pyloop._pyloop")]
 pub struct TimerHandle {
     when: f64,
 }
