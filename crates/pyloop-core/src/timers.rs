@@ -115,11 +115,6 @@ impl<T: Timer> TimerHeap<T> {
         Some(first)
     }
 
-    /// Every timer, in heap (not deadline) order.
-    pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.heap.iter()
-    }
-
     /// Empties the heap (loop close), handing every timer to the caller.
     pub fn clear(&mut self) -> Vec<T> {
         self.cancelled = 0;

@@ -50,14 +50,4 @@ impl<T> GilCell<T> {
         // SAFETY: the GIL is held and the flag proves no other borrow is live.
         Ok(f(unsafe { &mut *self.value.get() }))
     }
-
-    /// Read access for the garbage collector's traversal, which runs with the
-    /// GIL held; skipped (None) if a borrow happens to be live.
-    pub fn peek_for_gc(&self) -> Option<&T> {
-        if self.borrowed.load(Ordering::Acquire) {
-            return None;
-        }
-        // SAFETY: GC traversal holds the GIL and no mutable borrow is live.
-        Some(unsafe { &*self.value.get() })
-    }
 }

@@ -1,8 +1,12 @@
 //! `Handle` and `TimerHandle`: one scheduled callback, run inside its context.
 //!
-//! A handle holds the callback and its arguments until it is cancelled (then
-//! they are released at once, as asyncio does), the `contextvars.Context` it
+//! A handle holds the callback and its arguments, the `contextvars.Context` it
 //! runs in, and its loop, to report failures to the loop's exception handler.
+//!
+//! Handles are not GC-tracked: tracking every short-lived handle made GC passes
+//! half of `call_soon`'s cost (PYLOOP_NOTES.md). Instead a handle lets go of its
+//! callback and arguments as soon as it has run or was cancelled, so a cycle
+//! through user objects (`self.h = loop.call_soon(self.m)`) cannot outlive it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,7 +14,6 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyTuple};
-use pyo3::{PyTraverseError, PyVisit};
 
 use crate::gil_cell::GilCell;
 use crate::imports::{creation_stack, format_callback};
@@ -28,7 +31,10 @@ pub struct Handle {
     /// True for a real `contextvars.Context`: entered through the C API
     /// instead of calling `context.run`.
     native_context: bool,
-    /// True when the context is the copy `call_soon` made (nobody else's).
+    /// The context is the copy `call_soon` made for this handle. It is kept
+    /// out of the GC's lists while only this handle refers to it (copies
+    /// made per call were a large share of GC passes) and tracked again as
+    /// soon as it is shared or released.
     own_context: bool,
     owner: Py<Loop>,
     /// Debug mode only: where the handle was created (asyncio's
@@ -54,11 +60,13 @@ impl Handle {
         };
         let (context, own_context) = match context {
             Some(ctx) if !ctx.is_none() => (ctx.unbind(), false),
-            // SAFETY: the GIL is held; PyContext_CopyCurrent returns a new
-            // reference or NULL with an exception set.
             _ => {
+                // SAFETY: the GIL is held; PyContext_CopyCurrent returns a new
+                // reference or NULL with an exception set. The fresh copy is
+                // tracked; untracking an object only we hold is safe.
                 let copy =
                     unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())? };
+                unsafe { ffi::PyObject_GC_UnTrack(copy.as_ptr().cast()) };
                 (copy.unbind(), true)
             }
         };
@@ -79,32 +87,27 @@ impl Handle {
         })
     }
 
-    /// The loop now owns `handle`: stop the garbage collector from tracking
-    /// it (and the context copy made for it). While queued it is reachable
-    /// from the loop anyway, and tracking every short-lived handle made GC
-    /// passes half of `call_soon`'s cost (perf, PYLOOP_NOTES.md).
-    pub(crate) fn untrack_while_queued(handle: &Bound<'_, Self>) {
-        // SAFETY: both objects are live GC objects and the GIL is held.
-        unsafe {
-            untrack(handle.as_ptr());
-            if handle.get().own_context {
-                untrack(handle.get().context.as_ptr());
-            }
-        }
+    /// The handle has run (or was skipped): let go of the callback and its
+    /// arguments now, outside the cell (dropping may run arbitrary Python).
+    pub(crate) fn finish(handle: &Bound<'_, Self>) -> PyResult<()> {
+        let released = handle.get().callback.with(handle.py(), Option::take)?;
+        drop(released);
+        Ok(())
     }
 
-    /// The loop lets go of `handle`. Anything still shared with user code is
-    /// tracked again, so cycles through it are collected as in asyncio.
-    pub(crate) fn release(handle: Bound<'_, Self>) {
-        // SAFETY: both objects are live GC objects and the GIL is held.
-        unsafe {
-            let this = handle.get();
-            if this.own_context {
-                track_if_shared(this.context.as_ptr());
+    /// Puts our context copy back under the GC before anyone else can hold
+    /// it. CPython's context dealloc also assumes a tracked object.
+    fn track_context(&self) {
+        if self.own_context {
+            // SAFETY: the context is alive (we hold it), is a GC type, and the
+            // GIL is held (called from Python methods and from tp_dealloc).
+            unsafe {
+                let ctx = self.context.as_ptr();
+                if ffi::PyObject_GC_IsTracked(ctx) == 0 {
+                    ffi::PyObject_GC_Track(ctx.cast());
+                }
             }
-            track_if_shared(handle.as_ptr());
         }
-        drop(handle);
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -196,38 +199,7 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        // CPython's context dealloc unlinks the object from the GC list
-        // without checking it is linked: give it back a tracked object.
-        // Drop runs in tp_dealloc, with the GIL held.
-        if self.own_context {
-            // SAFETY: the context is alive (we still hold it) and is a GC type.
-            unsafe {
-                let ctx = self.context.as_ptr();
-                if ffi::PyObject_GC_IsTracked(ctx) == 0 {
-                    ffi::PyObject_GC_Track(ctx.cast());
-                }
-            }
-        }
-    }
-}
-
-/// SAFETY: `obj` is a live object of a GC type; the GIL is held.
-unsafe fn untrack(obj: *mut ffi::PyObject) {
-    // SAFETY: per the function's contract.
-    unsafe {
-        if ffi::PyObject_GC_IsTracked(obj) != 0 {
-            ffi::PyObject_GC_UnTrack(obj.cast());
-        }
-    }
-}
-
-/// SAFETY: `obj` is a live object of a GC type; the GIL is held.
-unsafe fn track_if_shared(obj: *mut ffi::PyObject) {
-    // SAFETY: per the function's contract.
-    unsafe {
-        if ffi::Py_REFCNT(obj) > 1 && ffi::PyObject_GC_IsTracked(obj) == 0 {
-            ffi::PyObject_GC_Track(obj.cast());
-        }
+        self.track_context();
     }
 }
 
@@ -261,10 +233,7 @@ impl Handle {
         if this.scheduled.load(Ordering::Relaxed) {
             this.owner.get().note_timer_cancelled(py)?;
         }
-        // Released outside the cell: dropping may run arbitrary Python.
-        let released = this.callback.with(py, Option::take)?;
-        drop(released);
-        Ok(())
+        Self::finish(slf)
     }
 
     fn cancelled(&self) -> bool {
@@ -272,11 +241,14 @@ impl Handle {
     }
 
     fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
+        self.track_context();
         self.context.clone_ref(py)
     }
 
     fn _run(slf: &Bound<'_, Self>) -> PyResult<()> {
-        Self::run(slf)
+        let outcome = Self::run(slf);
+        Self::finish(slf)?;
+        outcome
     }
 
     #[getter]
@@ -301,17 +273,6 @@ impl Handle {
     #[getter]
     fn _source_traceback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         self.source_traceback.as_ref().map(|s| s.clone_ref(py))
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.source_traceback)?;
-        if let Some(Some(cb)) = self.callback.peek_for_gc() {
-            visit.call(&cb.func)?;
-            visit.call(&cb.args)?;
-        }
-        visit.call(&self.context)?;
-        visit.call(&self.owner)?;
-        Ok(())
     }
 }
 

@@ -14,7 +14,6 @@ use pyloop_core::{monotonic, Reactor, Timer, TimerHeap};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
 use crate::gil_cell::GilCell;
@@ -113,7 +112,6 @@ impl Loop {
         let py = slf.py();
         let handle = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
         let handle = Bound::new(py, handle)?;
-        Handle::untrack_while_queued(&handle);
         let queued = handle.clone().unbind();
         slf.get().schedule.with(py, |s| s.ready.push_back(queued))?;
         Ok(handle)
@@ -141,10 +139,10 @@ impl Loop {
                 })
             }
         })?;
-        for timer in dropped {
+        for timer in &dropped {
             timer.handle.get().set_scheduled(false);
-            Handle::release(timer.handle.into_bound(py));
         }
+        drop(dropped);
         Ok(timeout)
     }
 
@@ -189,7 +187,7 @@ impl Loop {
             } else {
                 Handle::run(&handle)
             };
-            Handle::release(handle);
+            Handle::finish(&handle)?;
             outcome?;
         }
         Ok(())
@@ -299,7 +297,6 @@ impl Loop {
         base.set_scheduled(true);
         let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when));
         let timer = Bound::new(py, init)?;
-        Handle::untrack_while_queued(timer.as_super());
         let handle = timer.as_super().clone().unbind();
         this.schedule
             .with(py, |s| s.timers.push(Scheduled { when, handle }))?;
@@ -376,17 +373,5 @@ impl Loop {
     /// `len(loop._scheduled)`); for tests and introspection.
     fn _timer_count(&self, py: Python<'_>) -> PyResult<usize> {
         self.schedule.with(py, |s| s.timers.len())
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        if let Some(schedule) = self.schedule.peek_for_gc() {
-            for handle in &schedule.ready {
-                visit.call(handle)?;
-            }
-            for timer in schedule.timers.iter() {
-                visit.call(&timer.handle)?;
-            }
-        }
-        Ok(())
     }
 }
