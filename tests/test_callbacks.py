@@ -165,3 +165,24 @@ def test_non_callable_without_debug_fails_when_run(loop: asyncio.AbstractEventLo
     run_briefly(loop)
     assert len(contexts) == 1
     assert isinstance(contexts[0]["exception"], TypeError)
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_bad_arguments_raise_type_error(loop: asyncio.AbstractEventLoop, method: str) -> None:
+    schedule = getattr(loop, method)
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'callback'"):
+        schedule()
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'delay'"):
+        schedule(print, delay=1)
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_positional_and_keyword_arguments_together(
+    loop: asyncio.AbstractEventLoop, method: str
+) -> None:
+    seen: list[tuple[object, ...]] = []
+    ctx = contextvars.copy_context()
+    getattr(loop, method)(lambda *a: seen.append(a), 1, "two", None, context=ctx)
+    getattr(loop, method)(lambda: seen.append(()), context=None)
+    run_briefly(loop)
+    assert seen == [(1, "two", None), ()]

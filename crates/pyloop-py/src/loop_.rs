@@ -117,6 +117,37 @@ impl Loop {
         Ok(handle)
     }
 
+    /// `loop.call_soon` (installed as a raw vectorcall method, see fastcall.rs).
+    pub(crate) fn call_soon<'py>(
+        slf: &Bound<'py, Self>,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Handle>> {
+        slf.get().check_closed()?;
+        Self::debug_checks(slf, &callback, "call_soon")?;
+        Self::schedule_soon(slf, callback, args, context)
+    }
+
+    /// `loop.call_soon_threadsafe` (installed like `call_soon`).
+    pub(crate) fn call_soon_threadsafe<'py>(
+        slf: &Bound<'py, Self>,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Handle>> {
+        let this = slf.get();
+        this.check_closed()?;
+        if this.debug.load(Ordering::Relaxed) {
+            slf.call_method1("_check_callback", (&callback, "call_soon_threadsafe"))?;
+        }
+        // The GIL serialises this push with the loop thread's own pushes, so
+        // the order matches asyncio's (appended at call time).
+        let handle = Self::schedule_soon(slf, callback, args, context)?;
+        this.waker.wake();
+        Ok(handle)
+    }
+
     pub(crate) fn debug_enabled(&self) -> bool {
         self.debug.load(Ordering::Relaxed)
     }
@@ -231,37 +262,6 @@ impl Loop {
     /// The loop's clock: `time.monotonic()`.
     fn time(&self) -> f64 {
         monotonic()
-    }
-
-    #[pyo3(signature = (callback, *args, context = None))]
-    fn call_soon<'py>(
-        slf: &Bound<'py, Self>,
-        callback: Bound<'py, PyAny>,
-        args: &Bound<'py, PyTuple>,
-        context: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, Handle>> {
-        slf.get().check_closed()?;
-        Self::debug_checks(slf, &callback, "call_soon")?;
-        Self::schedule_soon(slf, callback, args, context)
-    }
-
-    #[pyo3(signature = (callback, *args, context = None))]
-    fn call_soon_threadsafe<'py>(
-        slf: &Bound<'py, Self>,
-        callback: Bound<'py, PyAny>,
-        args: &Bound<'py, PyTuple>,
-        context: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, Handle>> {
-        let this = slf.get();
-        this.check_closed()?;
-        if this.debug.load(Ordering::Relaxed) {
-            slf.call_method1("_check_callback", (&callback, "call_soon_threadsafe"))?;
-        }
-        // The GIL serialises this push with the loop thread's own pushes, so
-        // the order matches asyncio's (appended at call time).
-        let handle = Self::schedule_soon(slf, callback, args, context)?;
-        this.waker.wake();
-        Ok(handle)
     }
 
     #[pyo3(signature = (delay, callback, *args, context = None))]
