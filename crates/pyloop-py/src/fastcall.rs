@@ -1,4 +1,5 @@
-//! `call_soon` and `call_soon_threadsafe` as raw vectorcall methods.
+//! The scheduling methods of `Loop` as raw vectorcall methods: `call_soon`,
+//! `call_soon_threadsafe`, `call_later`, `call_at`.
 //!
 //! asyncio's C Task and Future call `loop.call_soon(cb, arg, context=ctx)` on
 //! every step and every done-callback. PyO3's generic argument parser spent
@@ -12,32 +13,51 @@ use pyo3::ffi;
 use pyo3::impl_::trampoline::fastcall_with_keywords;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyString, PyTuple, PyType};
 
-use crate::handle::Handle;
 use crate::loop_::Loop;
 
-type Scheduler = for<'py> fn(
-    &Bound<'py, Loop>,
-    Bound<'py, PyAny>,
-    &Bound<'py, PyTuple>,
-    Option<Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, Handle>>;
+/// The arguments of every scheduling method: the leading required ones
+/// (`delay` or `when`, if any), the callback, its arguments, `context=`.
+struct CallArgs<'py> {
+    leading: Option<Bound<'py, PyAny>>,
+    callback: Bound<'py, PyAny>,
+    args: Bound<'py, PyTuple>,
+    context: Option<Bound<'py, PyAny>>,
+}
 
-/// `(callback, args, context)` as the Python signature names them.
-type CallArgs<'py> = (
-    Bound<'py, PyAny>,
-    Bound<'py, PyTuple>,
-    Option<Bound<'py, PyAny>>,
-);
+/// The Python name of each required positional parameter, in order.
+struct Spec {
+    method: &'static str,
+    required: &'static [&'static str],
+}
 
-/// Splits vectorcall arguments into `(callback, args, context)`.
+fn missing_arguments(spec: &Spec, given: usize) -> PyErr {
+    let missing: Vec<String> = spec.required[given..]
+        .iter()
+        .map(|name| format!("'{name}'"))
+        .collect();
+    let (count, list) = match missing.as_slice() {
+        [one] => ("1 required positional argument".to_owned(), one.clone()),
+        [first, second] => (
+            "2 required positional arguments".to_owned(),
+            format!("{first} and {second}"),
+        ),
+        _ => (
+            format!("{} required positional arguments", missing.len()),
+            missing.join(", "),
+        ),
+    };
+    PyTypeError::new_err(format!("{}() missing {count}: {list}", spec.method))
+}
+
+/// Splits vectorcall arguments according to `spec`.
 ///
 /// SAFETY: `args` holds `nargs` positional arguments followed by one value
 /// per name in `kwnames` (the vectorcall protocol); the GIL is held.
 unsafe fn parse<'py>(
     py: Python<'py>,
-    method: &str,
+    spec: &Spec,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
@@ -52,13 +72,15 @@ unsafe fn parse<'py>(
     let nkw = kwnames.as_ref().map_or(0, |k| k.len());
     // SAFETY: the protocol guarantees nargs + nkw readable, live pointers.
     let values = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
+    // SAFETY: every pointer in `values` is a live object borrowed for the call.
     let borrowed = |ptr: *mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, ptr) };
-    let Some((&first, rest)) = values[..nargs].split_first() else {
-        return Err(PyTypeError::new_err(format!(
-            "{method}() missing 1 required positional argument: 'callback'"
-        )));
-    };
-    let positional = PyTuple::new(py, rest.iter().map(|&ptr| borrowed(ptr)))?;
+    let required = spec.required.len();
+    if nargs < required {
+        return Err(missing_arguments(spec, nargs));
+    }
+    let leading = (required == 2).then(|| borrowed(values[0]));
+    let callback = borrowed(values[required - 1]);
+    let args = PyTuple::new(py, values[required..nargs].iter().map(|&ptr| borrowed(ptr)))?;
     let mut context = None;
     if let Some(names) = kwnames {
         let wanted = intern!(py, "context");
@@ -66,79 +88,97 @@ unsafe fn parse<'py>(
             let is_context = name.is(wanted) || name.downcast::<PyString>()?.to_str()? == "context";
             if !is_context {
                 return Err(PyTypeError::new_err(format!(
-                    "{method}() got an unexpected keyword argument '{name}'"
+                    "{}() got an unexpected keyword argument '{name}'",
+                    spec.method
                 )));
             }
             context = Some(borrowed(value));
         }
     }
-    Ok((borrowed(first), positional, context))
+    Ok(CallArgs {
+        leading,
+        callback,
+        args,
+        context,
+    })
 }
 
+/// Parses the call for `spec` and hands it to `body` with the loop.
+///
 /// SAFETY: called by CPython's vectorcall with the GIL held.
 unsafe fn dispatch(
     py: Python<'_>,
-    method: &str,
-    schedule: Scheduler,
+    spec: &Spec,
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
+    body: for<'py> fn(&Bound<'py, Loop>, CallArgs<'py>) -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<*mut ffi::PyObject> {
     // SAFETY: `slf` is the instance the descriptor was bound to.
     let slf = unsafe { Bound::from_borrowed_ptr(py, slf) }.downcast_into::<Loop>()?;
     // SAFETY: forwarded from the vectorcall protocol.
-    let (callback, positional, context) = unsafe { parse(py, method, args, nargs, kwnames) }?;
-    Ok(schedule(&slf, callback, &positional, context)?.into_ptr())
+    let call = unsafe { parse(py, spec, args, nargs, kwnames) }?;
+    Ok(body(&slf, call)?.into_ptr())
 }
 
-unsafe extern "C" fn call_soon(
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: the trampoline holds the GIL token and turns panics into errors.
-    unsafe {
-        fastcall_with_keywords(
-            slf,
-            args,
-            nargs,
-            kwnames,
-            |py, slf, args, nargs, kwnames| {
-                dispatch(py, "call_soon", Loop::call_soon, slf, args, nargs, kwnames)
-            },
-        )
-    }
+/// The leading argument of `call_later`/`call_at`; `parse` guarantees it.
+fn leading<'py>(call: &CallArgs<'py>) -> PyResult<Bound<'py, PyAny>> {
+    call.leading
+        .clone()
+        .ok_or_else(|| PyTypeError::new_err("missing the delay or deadline"))
 }
 
-unsafe extern "C" fn call_soon_threadsafe(
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: as for `call_soon`.
-    unsafe {
-        fastcall_with_keywords(
-            slf,
-            args,
-            nargs,
-            kwnames,
-            |py, slf, args, nargs, kwnames| {
-                dispatch(
-                    py,
-                    "call_soon_threadsafe",
-                    Loop::call_soon_threadsafe,
-                    slf,
-                    args,
-                    nargs,
-                    kwnames,
-                )
-            },
-        )
-    }
+macro_rules! raw_method {
+    ($fn_name:ident, $method:literal, [$($required:literal),+], |$slf:ident, $call:ident| $body:expr) => {
+        unsafe extern "C" fn $fn_name(
+            slf: *mut ffi::PyObject,
+            args: *const *mut ffi::PyObject,
+            nargs: ffi::Py_ssize_t,
+            kwnames: *mut ffi::PyObject,
+        ) -> *mut ffi::PyObject {
+            const SPEC: Spec = Spec {
+                method: $method,
+                required: &[$($required),+],
+            };
+            fn body<'py>($slf: &Bound<'py, Loop>, $call: CallArgs<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $body
+            }
+            // SAFETY: the trampoline holds the GIL and turns panics into errors.
+            unsafe {
+                fastcall_with_keywords(slf, args, nargs, kwnames, |py, slf, args, nargs, kwnames| {
+                    dispatch(py, &SPEC, slf, args, nargs, kwnames, body)
+                })
+            }
+        }
+    };
 }
+
+raw_method!(call_soon, "call_soon", ["callback"], |slf, call| {
+    Loop::call_soon(slf, call.callback, &call.args, call.context).map(Bound::into_any)
+});
+raw_method!(
+    call_soon_threadsafe,
+    "call_soon_threadsafe",
+    ["callback"],
+    |slf, call| {
+        Loop::call_soon_threadsafe(slf, call.callback, &call.args, call.context)
+            .map(Bound::into_any)
+    }
+);
+raw_method!(
+    call_later,
+    "call_later",
+    ["delay", "callback"],
+    |slf, call| {
+        let delay = leading(&call)?;
+        Loop::call_later(slf, &delay, call.callback, &call.args, call.context).map(Bound::into_any)
+    }
+);
+raw_method!(call_at, "call_at", ["when", "callback"], |slf, call| {
+    let when = leading(&call)?;
+    Loop::call_at(slf, &when, call.callback, &call.args, call.context).map(Bound::into_any)
+});
 
 /// A method table entry that lives as long as the module (CPython keeps a
 /// pointer to it inside the descriptor and never writes through it).
@@ -162,20 +202,36 @@ const fn method(
     })
 }
 
-static CALL_SOON: MethodDef = method(
-    c"call_soon",
-    c"call_soon($self, callback, /, *args, context=None)\n--\n\nRun callback(*args) on the next iteration.",
-    call_soon,
-);
-static CALL_SOON_THREADSAFE: MethodDef = method(
-    c"call_soon_threadsafe",
-    c"call_soon_threadsafe($self, callback, /, *args, context=None)\n--\n\nLike call_soon, from any thread.",
-    call_soon_threadsafe,
-);
+static METHODS: [MethodDef; 4] = [
+    method(
+        c"call_soon",
+        c"call_soon($self, callback, /, *args, context=None)\n--\n\n\
+          Run callback(*args) on the next iteration.",
+        call_soon,
+    ),
+    method(
+        c"call_soon_threadsafe",
+        c"call_soon_threadsafe($self, callback, /, *args, context=None)\n--\n\n\
+          Like call_soon, from any thread.",
+        call_soon_threadsafe,
+    ),
+    method(
+        c"call_later",
+        c"call_later($self, delay, callback, /, *args, context=None)\n--\n\n\
+          Run callback(*args) after delay seconds.",
+        call_later,
+    ),
+    method(
+        c"call_at",
+        c"call_at($self, when, callback, /, *args, context=None)\n--\n\n\
+          Run callback(*args) at loop time `when`.",
+        call_at,
+    ),
+];
 
 /// Installs the raw methods on the native `Loop` type.
-pub fn install(py: Python<'_>, loop_type: &Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
-    for def in [&CALL_SOON, &CALL_SOON_THREADSAFE] {
+pub fn install(py: Python<'_>, loop_type: &Bound<'_, PyType>) -> PyResult<()> {
+    for def in &METHODS {
         let def_ptr = (&raw const def.0).cast_mut();
         // SAFETY: a valid type object and a 'static method definition.
         let descr = unsafe {
@@ -184,7 +240,7 @@ pub fn install(py: Python<'_>, loop_type: &Bound<'_, pyo3::types::PyType>) -> Py
                 ffi::PyDescr_NewMethod(loop_type.as_ptr().cast(), def_ptr),
             )?
         };
-        // SAFETY: both pointers are valid; ml_name is a NUL-terminated literal.
+        // SAFETY: ml_name points at a NUL-terminated literal.
         let name = unsafe { std::ffi::CStr::from_ptr(def.0.ml_name) }.to_str()?;
         loop_type.setattr(name, descr)?;
     }

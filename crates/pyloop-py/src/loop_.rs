@@ -148,6 +148,56 @@ impl Loop {
         Ok(handle)
     }
 
+    /// `loop.call_later` (a raw vectorcall method, see fastcall.rs).
+    pub(crate) fn call_later<'py>(
+        slf: &Bound<'py, Self>,
+        delay: &Bound<'py, PyAny>,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, TimerHandle>> {
+        if delay.is_none() {
+            return Err(PyTypeError::new_err(DELAY_NONE));
+        }
+        let when = monotonic() + delay.extract::<f64>()?;
+        Self::schedule_at(slf, when, callback, args, context)
+    }
+
+    /// `loop.call_at` (a raw vectorcall method, see fastcall.rs).
+    pub(crate) fn call_at<'py>(
+        slf: &Bound<'py, Self>,
+        when: &Bound<'py, PyAny>,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, TimerHandle>> {
+        if when.is_none() {
+            return Err(PyTypeError::new_err(WHEN_NONE));
+        }
+        Self::schedule_at(slf, when.extract()?, callback, args, context)
+    }
+
+    fn schedule_at<'py>(
+        slf: &Bound<'py, Self>,
+        when: f64,
+        callback: Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        context: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, TimerHandle>> {
+        let py = slf.py();
+        let this = slf.get();
+        this.check_closed()?;
+        Self::debug_checks(slf, &callback, "call_at")?;
+        let base = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
+        base.set_scheduled(true);
+        let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when));
+        let timer = Bound::new(py, init)?;
+        let handle = timer.as_super().clone().unbind();
+        this.schedule
+            .with(py, |s| s.timers.push(Scheduled { when, handle }))?;
+        Ok(timer)
+    }
+
     pub(crate) fn debug_enabled(&self) -> bool {
         self.debug.load(Ordering::Relaxed)
     }
@@ -262,45 +312,6 @@ impl Loop {
     /// The loop's clock: `time.monotonic()`.
     fn time(&self) -> f64 {
         monotonic()
-    }
-
-    #[pyo3(signature = (delay, callback, *args, context = None))]
-    fn call_later(
-        slf: &Bound<'_, Self>,
-        delay: Option<f64>,
-        callback: Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<TimerHandle>> {
-        let Some(delay) = delay else {
-            return Err(PyTypeError::new_err(DELAY_NONE));
-        };
-        Self::call_at(slf, Some(monotonic() + delay), callback, args, context)
-    }
-
-    #[pyo3(signature = (when, callback, *args, context = None))]
-    fn call_at(
-        slf: &Bound<'_, Self>,
-        when: Option<f64>,
-        callback: Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<TimerHandle>> {
-        let Some(when) = when else {
-            return Err(PyTypeError::new_err(WHEN_NONE));
-        };
-        let py = slf.py();
-        let this = slf.get();
-        this.check_closed()?;
-        Self::debug_checks(slf, &callback, "call_at")?;
-        let base = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
-        base.set_scheduled(true);
-        let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when));
-        let timer = Bound::new(py, init)?;
-        let handle = timer.as_super().clone().unbind();
-        this.schedule
-            .with(py, |s| s.timers.push(Scheduled { when, handle }))?;
-        Ok(timer.unbind())
     }
 
     /// Runs iterations until `stop()`; the Python side wraps it with the
