@@ -55,10 +55,25 @@ def test_bench_quick_run_writes_table_and_json(tmp_path: Path) -> None:
     )
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| call_soon ")]
     assert len(rows) == 1 and rows[0].count("x |") == 1  # one ratio: no uvloop/rloop asked
-    assert "pending: needs" in proc.stdout
     data = json.loads(out_json.read_text())
-    assert set(data["samples"]) == {"call_soon", "memory_per_pending_task"}
-    for per_loop in data["samples"].values():
-        assert set(per_loop) == {"asyncio", "pyloop"}
-        assert all(len(s) == 1 and s[0] > 0 for s in per_loop.values())
+    assert set(data["benchmarks"]) == {"call_soon", "memory_per_pending_task"}
+    for bench in data["benchmarks"].values():
+        assert set(bench["samples"]) == {"asyncio", "pyloop"}
+        assert all(len(s) == 1 and s[0] > 0 for s in bench["samples"].values())
+        assert bench["ratios"]["vs_baseline"] > 0
+    assert data["benchmarks"]["memory_per_pending_task"]["lower_is_better"] is True
     assert data["meta"]["quick"] is True
+
+
+def test_bench_lists_runnable_and_pending_benchmarks() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyloop.bench", "--list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    for micro in ("call_soon", "timers_fire", "tasks_create_await", "memory_per_pending_task"):
+        assert micro in names
+    assert "pending: needs native TCP transports" in proc.stdout

@@ -1,44 +1,39 @@
-"""The loops a benchmark can run on, by name, and how to build one."""
+"""The loops the bench knows, by name, and how a child builds one.
+
+Each name is a module with a ``new_event_loop()``. Nothing here is imported by
+the parent for a loop other than asyncio: a loop that fails to import, or
+crashes on start, must only cost its own column, so ``child probe`` tries it in
+a throwaway interpreter.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import importlib.metadata
+import platform
 from collections.abc import Callable
 
-# name -> (module to import, its new_event_loop; None = stock asyncio)
-LOOPS: dict[str, str | None] = {
-    "asyncio": None,
-    "uvloop": "uvloop",
-    "rloop": "rloop",
-    "pyloop": "pyloop",
-}
+LOOPS = ("asyncio", "uvloop", "rloop", "pyloop")
+BASELINE = "asyncio"
+SUBJECT = "pyloop"
+RIVALS = ("uvloop", "rloop")  # pyloop's headline compares with the faster of these
 
 
 def factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    module = LOOPS[name]
-    if module is None:
-        return asyncio.new_event_loop
-    return importlib.import_module(module).new_event_loop  # type: ignore[no-any-return]
-
-
-def available(name: str) -> str | None:
-    """None if the loop can be built here, else why not."""
-    try:
-        factory(name)().close()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    """The loop's ``new_event_loop``; raises if the loop cannot be imported."""
+    if name not in LOOPS:
+        raise ValueError(f"unknown loop {name!r}")
+    module = importlib.import_module(name)
+    new_event_loop: Callable[[], asyncio.AbstractEventLoop] = module.new_event_loop
+    return new_event_loop
 
 
 def version(name: str) -> str:
-    module = LOOPS[name]
-    if module is None:
-        import platform
-
+    """The loop's version (CPython's for asyncio), or ``unknown``."""
+    if name == BASELINE:
         return platform.python_version()
     try:
-        return importlib.metadata.version(module)
+        return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+        return str(getattr(importlib.import_module(name), "__version__", "unknown"))
