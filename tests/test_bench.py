@@ -9,50 +9,28 @@ import sys
 from pathlib import Path
 
 
-def test_bench_quick_run_writes_table_and_json(tmp_path: Path) -> None:
-    out_json = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyloop.bench",
-            "--quick",
-            "--reps",
-            "1",
-            "--loops",
-            "asyncio,pyloop,no-such-loop",
-            "--only",
-            "call_soon",
-            "memory_per_pending_task",
-        ],
+def _bench(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pyloop.bench", *args],
         capture_output=True,
         text=True,
         timeout=300,
+        check=check,
     )
-    assert proc.returncode == 2  # an unknown loop name is refused up front
+
+
+QUICK_PAIR = ("--quick", "--reps", "1", "--only", "call_soon", "memory_per_pending_task")
+
+
+def test_bench_refuses_unknown_loops() -> None:
+    proc = _bench(*QUICK_PAIR, "--loops", "asyncio,pyloop,no-such-loop", check=False)
+    assert proc.returncode == 2
     assert "unknown loop(s): no-such-loop" in proc.stderr
 
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyloop.bench",
-            "--quick",
-            "--reps",
-            "1",
-            "--loops",
-            "asyncio,pyloop",
-            "--only",
-            "call_soon",
-            "memory_per_pending_task",
-            "--json",
-            str(out_json),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+
+def test_bench_quick_run_writes_table_and_json(tmp_path: Path) -> None:
+    out_json = tmp_path / "bench.json"
+    proc = _bench(*QUICK_PAIR, "--loops", "asyncio,pyloop", "--json", str(out_json))
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| call_soon ")]
     assert len(rows) == 1 and rows[0].count("x |") == 1  # one ratio: no uvloop/rloop asked
     data = json.loads(out_json.read_text())
@@ -66,13 +44,7 @@ def test_bench_quick_run_writes_table_and_json(tmp_path: Path) -> None:
 
 
 def test_bench_lists_runnable_and_pending_benchmarks() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyloop.bench", "--list"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    proc = _bench("--list")
     names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
     for micro in ("call_soon", "timers_fire", "tasks_create_await", "memory_per_pending_task"):
         assert micro in names
