@@ -3,6 +3,8 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 MATURIN := $(VENV)/bin/maturin
 export VIRTUAL_ENV := $(abspath $(VENV))
+# maturin installs the extras with pip; its per-package lines drown the output.
+export PIP_QUIET := 1
 
 .PHONY: venv build demo test test-rust test-python lint fmt cpython-suite bench clean
 
