@@ -89,3 +89,27 @@ def test_other_threads_may_schedule_outside_debug(loop: asyncio.AbstractEventLoo
     loop.call_soon(lambda: threading.Thread(target=from_thread).start())
     loop.run_forever()
     assert seen == ["ok"]
+
+
+def test_default_handler_names_where_the_failing_handle_was_created(
+    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop.set_debug(True)
+
+    def fail() -> None:
+        raise ValueError("from a callback")
+
+    def report_without_source() -> None:
+        # A context without source_traceback: the running handle's is used.
+        loop.call_exception_handler({"message": "reported while running"})
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        loop.call_soon(fail)
+        loop.call_soon(report_without_source)
+        run_briefly(loop)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Exception in callback") and "source_traceback" in m for m in messages)
+    reported = [m for m in messages if m.startswith("reported while running")]
+    assert len(reported) == 1
+    assert "handle_traceback: Handle created at (most recent call last):" in reported[0]
+    assert __file__ in reported[0]

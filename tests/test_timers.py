@@ -127,3 +127,19 @@ def test_sleep_wakes_after_its_deadline(loop: asyncio.AbstractEventLoop) -> None
         return loop.time() - start
 
     assert loop.run_until_complete(sleeper()) >= 0.02
+
+
+def test_timer_handles_compare_by_deadline(loop: asyncio.AbstractEventLoop) -> None:
+    early = loop.call_at(10.0, print, "x")
+    late = loop.call_at(20.0, print, "x")
+    twin = loop.call_at(10.0, print, "x")
+    other = loop.call_at(10.0, print, "y")
+    assert early < late and late > early
+    assert early <= twin and early >= twin
+    assert early == twin and early != other
+    assert not (early <= other) and not (early >= other)
+    assert hash(early) == hash(twin) == hash(10.0)
+    twin.cancel()
+    assert early != twin
+    assert early.__lt__(object()) is NotImplemented
+    assert sorted([late, early]) == [early, late]

@@ -34,6 +34,9 @@ class ExceptionHandlerMixin:
         exc_info: Any = False
         if exception is not None:
             exc_info = (type(exception), exception, exception.__traceback__)
+        current = getattr(self, "_current_handle", None)
+        if "source_traceback" not in context and getattr(current, "_source_traceback", None):
+            context["handle_traceback"] = current._source_traceback  # type: ignore[union-attr]
         lines = [message]
         for key in sorted(context):
             if key in ("message", "exception"):

@@ -59,6 +59,8 @@ class Loop(
 
     def __init__(self) -> None:
         self.slow_callback_duration = 0.1
+        # Debug mode: the handle running now (set by the native run loop).
+        self._current_handle: asyncio.Handle | None = None
         self._exception_handler = None
         self._default_executor = None
         self._executor_shutdown_called = False

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyTuple};
+use pyo3::pyclass::CompareOp;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyTuple};
 
 use crate::gil_cell::GilCell;
 use crate::imports::{creation_stack, format_callback};
@@ -291,6 +292,44 @@ impl TimerHandle {
 impl TimerHandle {
     fn when(&self) -> f64 {
         self.when
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        PyFloat::new(py, self.when).hash()
+    }
+
+    /// asyncio orders timers by deadline; equal timers also share the
+    /// callback, arguments and cancelled state.
+    fn __richcmp__(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let Ok(other) = other.downcast::<Self>() else {
+            return Ok(py.NotImplemented());
+        };
+        let (a, b) = (slf.get().when, other.get().when);
+        let equal = || -> PyResult<bool> {
+            let (mine, theirs) = (slf.as_super().get(), other.as_super().get());
+            if a != b || mine.is_cancelled() != theirs.is_cancelled() {
+                return Ok(false);
+            }
+            match (mine.callback_parts(py)?, theirs.callback_parts(py)?) {
+                (None, None) => Ok(true),
+                (Some((f1, a1)), Some((f2, a2))) => Ok(f1.eq(f2)? && a1.eq(a2)?),
+                _ => Ok(false),
+            }
+        };
+        let result = match op {
+            CompareOp::Lt => a < b,
+            CompareOp::Gt => a > b,
+            CompareOp::Le => a < b || equal()?,
+            CompareOp::Ge => a > b || equal()?,
+            CompareOp::Eq => equal()?,
+            CompareOp::Ne => !equal()?,
+        };
+        Ok(PyBool::new(py, result).to_owned().into_any().unbind())
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {

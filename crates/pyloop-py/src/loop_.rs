@@ -12,6 +12,7 @@ use std::time::Duration;
 use pyloop_core::reactor::Waker;
 use pyloop_core::{monotonic, Reactor, Timer, TimerHeap};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -274,16 +275,23 @@ impl Loop {
         Ok(())
     }
 
-    /// Debug mode: runs `handle` and logs it when it took too long.
+    /// Debug mode: runs `handle` as `_current_handle` (the default exception
+    /// handler reports where it was created) and logs it when it took too long.
     fn run_timed(slf: &Bound<'_, Self>, handle: &Bound<'_, Handle>) -> PyResult<()> {
+        let current = intern!(slf.py(), "_current_handle");
+        slf.setattr(current, handle)?;
         let started = monotonic();
-        Handle::run(handle)?;
+        let outcome = Handle::run(handle);
         let took = monotonic() - started;
-        let slow: f64 = slf.getattr("slow_callback_duration")?.extract()?;
-        if took >= slow {
-            slf.call_method1("_log_slow_callback", (handle, took))?;
-        }
-        Ok(())
+        let logged = outcome.and_then(|()| {
+            let slow: f64 = slf.getattr("slow_callback_duration")?.extract()?;
+            if took >= slow {
+                slf.call_method1("_log_slow_callback", (handle, took))?;
+            }
+            Ok(())
+        });
+        slf.setattr(current, slf.py().None())?;
+        logged
     }
 }
 
