@@ -143,3 +143,19 @@ def test_timer_handles_compare_by_deadline(loop: asyncio.AbstractEventLoop) -> N
     assert early != twin
     assert early.__lt__(object()) is NotImplemented
     assert sorted([late, early]) == [early, late]
+
+
+@pytest.mark.parametrize("delay", [0.0001, 0.0003, 0.0015])
+def test_timers_never_fire_before_their_deadline(
+    loop: asyncio.AbstractEventLoop, delay: float
+) -> None:
+    fired: list[tuple[float, float]] = []
+    for _ in range(5):
+        handle = loop.call_later(delay, lambda h=None: None)
+        deadline = handle.when()
+        handle.cancel()
+        loop.call_at(deadline, lambda d=deadline: fired.append((d, loop.time())))
+        loop.call_at(deadline, loop.stop)
+        loop.run_forever()
+    assert len(fired) == 5
+    assert all(now >= deadline for deadline, now in fired)

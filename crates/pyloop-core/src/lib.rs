@@ -6,6 +6,7 @@
 //! callbacks: `pyloop-py` decides what a timer or an inbox entry is.
 
 pub mod clock;
+pub mod deadline;
 pub mod error;
 pub mod fork;
 pub mod reactor;

@@ -16,11 +16,9 @@ use tokio::net::UnixStream;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::Notify;
 
+use crate::deadline::{DeadlineTimer, MAX_PARK};
 use crate::error::CoreError;
 use crate::fork::Owner;
-
-/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: never ask the kernel for more than a day.
-const MAX_PARK: Duration = Duration::from_secs(24 * 3600);
 
 /// Why `park` returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +48,7 @@ pub struct Reactor {
     // runtime's threads and the epoll set belong to the parent).
     runtime: ManuallyDrop<Runtime>,
     signal_rx: ManuallyDrop<UnixStream>,
+    deadline: ManuallyDrop<DeadlineTimer>,
     signal_tx: std::os::unix::net::UnixStream,
     notify: Arc<Notify>,
     owner: Owner,
@@ -64,13 +63,14 @@ impl Reactor {
         let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
-        let signal_rx = {
+        let (signal_rx, deadline) = {
             let _guard = runtime.enter();
-            UnixStream::from_std(rx)?
+            (UnixStream::from_std(rx)?, DeadlineTimer::new()?)
         };
         Ok(Self {
             runtime: ManuallyDrop::new(runtime),
             signal_rx: ManuallyDrop::new(signal_rx),
+            deadline: ManuallyDrop::new(deadline),
             signal_tx: tx,
             notify: Arc::new(Notify::new()),
             owner: Owner::current(),
@@ -116,7 +116,9 @@ impl Reactor {
                     biased;
                     _ = signal => Park::Signalled,
                     () = notified => Park::Woken,
-                    () = tokio::time::sleep(t) => Park::TimedOut,
+                    // An error arming the timer ends the wait: the caller
+                    // recomputes its timeout, so nothing is lost.
+                    _ = self.deadline.sleep(t) => Park::TimedOut,
                 },
             }
         });
@@ -147,6 +149,7 @@ impl Drop for Reactor {
         if self.owner.is_current() {
             // SAFETY: each field is dropped exactly once, here, and never used again.
             unsafe {
+                ManuallyDrop::drop(&mut self.deadline);
                 ManuallyDrop::drop(&mut self.signal_rx);
                 ManuallyDrop::drop(&mut self.runtime);
             }
@@ -167,6 +170,35 @@ mod tests {
             r.park(Some(Duration::from_millis(5))).unwrap(),
             Park::TimedOut
         );
+    }
+
+    #[test]
+    fn sub_millisecond_deadline_never_wakes_early() {
+        let r = Reactor::new().unwrap();
+        for _ in 0..20 {
+            let start = Instant::now();
+            assert_eq!(
+                r.park(Some(Duration::from_micros(200))).unwrap(),
+                Park::TimedOut
+            );
+            let took = start.elapsed();
+            assert!(took >= Duration::from_micros(200), "woke early: {took:?}");
+        }
+    }
+
+    #[test]
+    fn an_interrupted_deadline_does_not_fire_later() {
+        let r = Reactor::new().unwrap();
+        r.waker().wake();
+        assert_eq!(r.park(Some(Duration::from_millis(1))).unwrap(), Park::Woken);
+        std::thread::sleep(Duration::from_millis(5));
+        // The expired timer from the first park must not end this one early.
+        let start = Instant::now();
+        assert_eq!(
+            r.park(Some(Duration::from_millis(20))).unwrap(),
+            Park::TimedOut
+        );
+        assert!(start.elapsed() >= Duration::from_millis(20));
     }
 
     #[test]
