@@ -215,9 +215,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             w.wake();
         });
-        let start = Instant::now();
+        // No deadline: only the other thread's wake can end this park.
         assert_eq!(r.park(None).unwrap(), Park::Woken);
-        assert!(start.elapsed() < Duration::from_secs(60));
         t.join().unwrap();
     }
 
