@@ -43,6 +43,21 @@ def _debug_from_environment() -> bool:
     )
 
 
+def _fd_of(fileobj: Any) -> int:
+    """An fd from an int or an object with fileno(), as asyncio's selectors
+    accept them, with the same ValueErrors."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
 def _stop_when_done(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         exc = future.exception()
@@ -162,6 +177,20 @@ class Loop(
             logger.debug("Close %r", self)
         self._close()
         self._shut_down_executor_nowait()
+
+    # -- fd readiness (native: one Tokio registration per fd) -------------------------
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        self._add_io(_fd_of(fd), True, callback, args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        return self._remove_io(_fd_of(fd), True)
+
+    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        self._add_io(_fd_of(fd), False, callback, args)
+
+    def remove_writer(self, fd: Any) -> bool:
+        return self._remove_io(_fd_of(fd), False)
 
     # -- debug mode ---------------------------------------------------------------
 

@@ -10,9 +10,11 @@ pub mod deadline;
 pub mod error;
 pub mod fork;
 pub mod reactor;
+pub mod registry;
 pub mod timers;
 
 pub use clock::monotonic;
 pub use error::CoreError;
 pub use reactor::{Park, Reactor};
+pub use registry::IoEvent;
 pub use timers::{Timer, TimerHeap};

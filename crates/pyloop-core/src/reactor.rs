@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use crate::deadline::{DeadlineTimer, MAX_PARK};
 use crate::error::CoreError;
 use crate::fork::Owner;
+use crate::registry::{IoEvent, IoRegistry};
 
 /// Why `park` returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum Park {
     Woken,
     /// A signal handler wrote to the wake-up socket: check Python signals.
     Signalled,
+    /// Watched fds became ready; the events were appended to the caller's list.
+    Io,
 }
 
 /// Wakes a parked reactor from any thread.
@@ -49,6 +52,7 @@ pub struct Reactor {
     runtime: ManuallyDrop<Runtime>,
     signal_rx: ManuallyDrop<UnixStream>,
     deadline: ManuallyDrop<DeadlineTimer>,
+    registry: ManuallyDrop<IoRegistry>,
     signal_tx: std::os::unix::net::UnixStream,
     notify: Arc<Notify>,
     owner: Owner,
@@ -71,6 +75,7 @@ impl Reactor {
             runtime: ManuallyDrop::new(runtime),
             signal_rx: ManuallyDrop::new(signal_rx),
             deadline: ManuallyDrop::new(deadline),
+            registry: ManuallyDrop::new(IoRegistry::default()),
             signal_tx: tx,
             notify: Arc::new(Notify::new()),
             owner: Owner::current(),
@@ -99,23 +104,79 @@ impl Reactor {
         }
     }
 
-    /// Blocks until woken, signalled or `timeout` (None: no deadline) passes.
-    pub fn park(&self, timeout: Option<Duration>) -> Result<Park, CoreError> {
+    /// Starts watching `fd` for reading (`read`) or writing.
+    pub fn watch(&self, fd: RawFd, read: bool) -> Result<(), CoreError> {
+        self.check_owner()?;
+        let _guard = self.runtime.enter();
+        Ok(self.registry.watch(fd, read)?)
+    }
+
+    /// Stops watching `fd` for reading or writing; deregisters it when idle.
+    pub fn unwatch(&self, fd: RawFd, read: bool) -> Result<(), CoreError> {
+        self.check_owner()?;
+        let _guard = self.runtime.enter();
+        Ok(self.registry.unwatch(fd, read)?)
+    }
+
+    /// Deregisters every watched fd.
+    pub fn unwatch_all(&self) {
+        if self.owner.is_current() {
+            let _guard = self.runtime.enter();
+            self.registry.clear();
+        }
+    }
+
+    #[must_use]
+    pub fn watches_fds(&self) -> bool {
+        !self.registry.is_empty()
+    }
+
+    /// Collects fd readiness without blocking: one zero-timeout turn of the
+    /// I/O driver (used when callbacks are ready and the loop must not wait).
+    pub fn poll_io(&self, events: &mut Vec<IoEvent>) -> Result<(), CoreError> {
+        self.check_owner()?;
+        if self.registry.is_empty() {
+            return Ok(());
+        }
+        let ready = self.runtime.block_on(async {
+            let io = std::future::poll_fn(|cx| self.registry.poll_events(cx));
+            tokio::select! {
+                biased;
+                ready = io => ready,
+                // yield_now defers to the scheduler, which then turns the I/O
+                // driver with a zero timeout before polling us again.
+                () = tokio::task::yield_now() => Vec::new(),
+            }
+        });
+        events.extend(ready);
+        Ok(())
+    }
+
+    /// Blocks until woken, signalled, a watched fd is ready, or `timeout`
+    /// (None: no deadline) passes. Ready fds are appended to `events`.
+    pub fn park(
+        &self,
+        timeout: Option<Duration>,
+        events: &mut Vec<IoEvent>,
+    ) -> Result<Park, CoreError> {
         self.check_owner()?;
         let timeout = timeout.map(|t| t.min(MAX_PARK));
         let woke = self.runtime.block_on(async {
             let notified = self.notify.notified();
             let signal = self.signal_rx.readable();
+            let io = std::future::poll_fn(|cx| self.registry.poll_events(cx));
             match timeout {
                 None => tokio::select! {
                     biased;
                     _ = signal => Park::Signalled,
                     () = notified => Park::Woken,
+                    ready = io => { events.extend(ready); Park::Io }
                 },
                 Some(t) => tokio::select! {
                     biased;
                     _ = signal => Park::Signalled,
                     () = notified => Park::Woken,
+                    ready = io => { events.extend(ready); Park::Io }
                     // An error arming the timer ends the wait: the caller
                     // recomputes its timeout, so nothing is lost.
                     _ = self.deadline.sleep(t) => Park::TimedOut,
@@ -149,6 +210,7 @@ impl Drop for Reactor {
         if self.owner.is_current() {
             // SAFETY: each field is dropped exactly once, here, and never used again.
             unsafe {
+                ManuallyDrop::drop(&mut self.registry);
                 ManuallyDrop::drop(&mut self.deadline);
                 ManuallyDrop::drop(&mut self.signal_rx);
                 ManuallyDrop::drop(&mut self.runtime);
@@ -167,7 +229,8 @@ mod tests {
     fn times_out() {
         let r = Reactor::new().unwrap();
         assert_eq!(
-            r.park(Some(Duration::from_millis(5))).unwrap(),
+            r.park(Some(Duration::from_millis(5)), &mut Vec::new())
+                .unwrap(),
             Park::TimedOut
         );
     }
@@ -178,7 +241,8 @@ mod tests {
         for _ in 0..20 {
             let start = Instant::now();
             assert_eq!(
-                r.park(Some(Duration::from_micros(200))).unwrap(),
+                r.park(Some(Duration::from_micros(200)), &mut Vec::new())
+                    .unwrap(),
                 Park::TimedOut
             );
             let took = start.elapsed();
@@ -190,12 +254,17 @@ mod tests {
     fn an_interrupted_deadline_does_not_fire_later() {
         let r = Reactor::new().unwrap();
         r.waker().wake();
-        assert_eq!(r.park(Some(Duration::from_millis(1))).unwrap(), Park::Woken);
+        assert_eq!(
+            r.park(Some(Duration::from_millis(1)), &mut Vec::new())
+                .unwrap(),
+            Park::Woken
+        );
         std::thread::sleep(Duration::from_millis(5));
         // The expired timer from the first park must not end this one early.
         let start = Instant::now();
         assert_eq!(
-            r.park(Some(Duration::from_millis(20))).unwrap(),
+            r.park(Some(Duration::from_millis(20)), &mut Vec::new())
+                .unwrap(),
             Park::TimedOut
         );
         assert!(start.elapsed() >= Duration::from_millis(20));
@@ -204,7 +273,10 @@ mod tests {
     #[test]
     fn zero_timeout_returns_at_once() {
         let r = Reactor::new().unwrap();
-        assert_eq!(r.park(Some(Duration::ZERO)).unwrap(), Park::TimedOut);
+        assert_eq!(
+            r.park(Some(Duration::ZERO), &mut Vec::new()).unwrap(),
+            Park::TimedOut
+        );
     }
 
     #[test]
@@ -216,7 +288,7 @@ mod tests {
             w.wake();
         });
         // No deadline: only the other thread's wake can end this park.
-        assert_eq!(r.park(None).unwrap(), Park::Woken);
+        assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Woken);
         t.join().unwrap();
     }
 
@@ -224,7 +296,7 @@ mod tests {
     fn wake_before_park_is_not_lost() {
         let r = Reactor::new().unwrap();
         r.waker().wake();
-        assert_eq!(r.park(None).unwrap(), Park::Woken);
+        assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Woken);
     }
 
     #[test]
@@ -236,10 +308,82 @@ mod tests {
             <std::os::unix::net::UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
         });
         tx.write_all(&[2]).unwrap();
-        assert_eq!(r.park(None).unwrap(), Park::Signalled);
+        assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Signalled);
         assert_eq!(
-            r.park(Some(Duration::from_millis(1))).unwrap(),
+            r.park(Some(Duration::from_millis(1)), &mut Vec::new())
+                .unwrap(),
             Park::TimedOut
         );
+    }
+}
+
+#[cfg(test)]
+mod io_tests {
+    use super::{Park, Reactor};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    #[test]
+    fn readable_fd_wakes_park_and_stays_ready_until_drained() {
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        let mut events = Vec::new();
+        assert_eq!(
+            r.park(Some(Duration::from_millis(20)), &mut events)
+                .unwrap(),
+            Park::TimedOut
+        );
+        assert!(events.is_empty());
+        a.write_all(b"x").unwrap();
+        assert_eq!(r.park(None, &mut events).unwrap(), Park::Io);
+        assert_eq!(events.len(), 1);
+        assert!(events[0].readable && !events[0].writable);
+        // Level-triggered: not drained, so reported again.
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert_eq!(events.len(), 1);
+        let mut buf = [0u8; 8];
+        assert_eq!(b.read(&mut buf).unwrap(), 1);
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn reader_and_writer_share_one_registration() {
+        let r = Reactor::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        r.watch(b.as_raw_fd(), false).unwrap();
+        a.write_all(b"x").unwrap();
+        let mut events = Vec::new();
+        assert_eq!(r.park(None, &mut events).unwrap(), Park::Io);
+        assert!(events[0].readable && events[0].writable);
+        r.unwatch(b.as_raw_fd(), true).unwrap();
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert!(!events[0].readable && events[0].writable);
+        r.unwatch(b.as_raw_fd(), false).unwrap();
+        assert!(!r.watches_fds());
+    }
+
+    #[test]
+    fn unwatched_fd_reports_nothing() {
+        let r = Reactor::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        r.unwatch(b.as_raw_fd(), true).unwrap();
+        a.write_all(b"x").unwrap();
+        let mut events = Vec::new();
+        assert_eq!(
+            r.park(Some(Duration::from_millis(10)), &mut events)
+                .unwrap(),
+            Park::TimedOut
+        );
+        assert!(events.is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! core's errors to Python exceptions.
 
 use pyloop_core::CoreError;
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::PyErr;
 
 pub const LOOP_CLOSED: &str = "Event loop is closed";
@@ -13,7 +13,9 @@ pub const DELAY_NONE: &str = "delay must not be None";
 
 pub fn core_to_py(err: CoreError) -> PyErr {
     match err {
-        CoreError::Io(e) => PyOSError::new_err(e.to_string()),
+        // PyO3 maps the errno to the matching OSError subclass
+        // (PermissionError for a regular file given to epoll, ...).
+        CoreError::Io(e) => e.into(),
         forked @ CoreError::Forked { .. } => PyRuntimeError::new_err(forked.to_string()),
     }
 }

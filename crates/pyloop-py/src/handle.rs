@@ -44,6 +44,9 @@ pub struct Handle {
     cancelled: AtomicBool,
     /// Timers only: true while the handle sits in the loop's timer heap.
     scheduled: AtomicBool,
+    /// `add_reader`/`add_writer` handles run each time their fd is ready:
+    /// they keep their callback until removed (cancelled).
+    recurring: bool,
 }
 
 impl Handle {
@@ -85,13 +88,24 @@ impl Handle {
             source_traceback,
             cancelled: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
+            recurring: false,
         })
+    }
+
+    /// Marks a handle that runs each time its fd is ready.
+    pub(crate) fn recurring(mut self) -> Self {
+        self.recurring = true;
+        self
     }
 
     /// The handle has run (or was skipped): let go of the callback and its
     /// arguments now, outside the cell (dropping may run arbitrary Python).
     pub(crate) fn finish(handle: &Bound<'_, Self>) -> PyResult<()> {
-        let released = handle.get().callback.with(handle.py(), Option::take)?;
+        let this = handle.get();
+        if this.recurring && !this.is_cancelled() {
+            return Ok(());
+        }
+        let released = this.callback.with(handle.py(), Option::take)?;
         drop(released);
         Ok(())
     }
@@ -225,7 +239,7 @@ fn call_in_context(
 
 #[pymethods]
 impl Handle {
-    fn cancel(slf: &Bound<'_, Self>) -> PyResult<()> {
+    pub(crate) fn cancel(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
         if this.cancelled.swap(true, Ordering::Relaxed) {

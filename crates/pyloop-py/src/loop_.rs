@@ -5,12 +5,13 @@
 //! executors, async generators, the exception handler) lives in
 //! `python/pyloop/_loop.py`, which subclasses this class.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use pyloop_core::reactor::Waker;
-use pyloop_core::{monotonic, Reactor, Timer, TimerHeap};
+use pyloop_core::{monotonic, IoEvent, Reactor, Timer, TimerHeap};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -42,6 +43,19 @@ impl Timer for Scheduled {
 struct Schedule {
     ready: VecDeque<Py<Handle>>,
     timers: TimerHeap<Scheduled>,
+    /// `add_reader` / `add_writer` callbacks by fd.
+    readers: HashMap<RawFd, Py<Handle>>,
+    writers: HashMap<RawFd, Py<Handle>>,
+}
+
+impl Schedule {
+    fn io_handles(&mut self, read: bool) -> &mut HashMap<RawFd, Py<Handle>> {
+        if read {
+            &mut self.readers
+        } else {
+            &mut self.writers
+        }
+    }
 }
 
 #[pyclass(frozen, subclass, weakref, module = "pyloop._pyloop", name = "Loop")]
@@ -233,7 +247,7 @@ impl Loop {
     fn collect_due(&self, py: Python<'_>) -> PyResult<usize> {
         let end_time = monotonic() + CLOCK_RESOLUTION;
         self.schedule.with(py, |s| {
-            let Schedule { ready, timers } = s;
+            let Schedule { ready, timers, .. } = s;
             let mut due = Vec::new();
             timers.pop_expired(end_time, &mut due);
             for timer in due {
@@ -244,16 +258,56 @@ impl Loop {
         })
     }
 
+    /// Step 3, I/O part: queue the reader/writer of each ready fd, dropping
+    /// the ones that were cancelled (as asyncio's `_process_events` does).
+    fn dispatch_io(&self, py: Python<'_>, events: &[IoEvent]) -> PyResult<()> {
+        let mut gone = Vec::new();
+        self.schedule.with(py, |s| {
+            let Schedule {
+                ready,
+                readers,
+                writers,
+                ..
+            } = s;
+            for event in events {
+                for (read, is_ready) in [(true, event.readable), (false, event.writable)] {
+                    let handles = if read { &mut *readers } else { &mut *writers };
+                    let Some(handle) = handles.get(&event.fd).filter(|_| is_ready) else {
+                        continue;
+                    };
+                    if handle.get().is_cancelled() {
+                        gone.extend(handles.remove(&event.fd).map(|h| (event.fd, read, h)));
+                    } else {
+                        ready.push_back(handle.clone_ref(py));
+                    }
+                }
+            }
+        })?;
+        for (fd, read, handle) in gone {
+            self.reactor.unwatch(fd, read).map_err(core_to_py)?;
+            drop(handle);
+        }
+        Ok(())
+    }
+
     fn run_once(&self, slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let timeout = self.park_timeout(py)?;
+        let reactor = &self.reactor;
+        let mut events = Vec::new();
         if timeout != Some(Duration::ZERO) {
-            let reactor = &self.reactor;
-            py.allow_threads(|| reactor.park(timeout))
+            py.allow_threads(|| reactor.park(timeout, &mut events))
                 .map_err(core_to_py)?;
             // Runs Python-level signal handlers; the default SIGINT handler
             // raises KeyboardInterrupt out of run_forever, as in asyncio.
             py.check_signals()?;
+        } else if reactor.watches_fds() {
+            // Callbacks are waiting, but watched fds still get their turn.
+            py.allow_threads(|| reactor.poll_io(&mut events))
+                .map_err(core_to_py)?;
+        }
+        if !events.is_empty() {
+            self.dispatch_io(py, &events)?;
         }
         let todo = self.collect_due(py)?;
         let debug = self.debug.load(Ordering::Relaxed);
@@ -362,6 +416,45 @@ impl Loop {
 
     fn set_debug(&self, enabled: bool) {
         self.debug.store(enabled, Ordering::Relaxed);
+    }
+
+    /// `add_reader` (read=True) / `add_writer`: `fd` is already a checked int.
+    fn _add_io(
+        slf: &Bound<'_, Self>,
+        fd: RawFd,
+        read: bool,
+        callback: Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        this.check_closed()?;
+        let handle = Handle::new(py, callback, args.clone(), None, slf.clone().unbind())?;
+        let handle = Py::new(py, handle.recurring())?;
+        this.reactor.watch(fd, read).map_err(core_to_py)?;
+        let replaced = this
+            .schedule
+            .with(py, |s| s.io_handles(read).insert(fd, handle))?;
+        if let Some(old) = replaced {
+            Handle::cancel(old.bind(py))?;
+        }
+        Ok(())
+    }
+
+    /// `remove_reader` / `remove_writer`: True if a callback was registered.
+    fn _remove_io(slf: &Bound<'_, Self>, fd: RawFd, read: bool) -> PyResult<bool> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.is_closed() {
+            return Ok(false);
+        }
+        let removed = this.schedule.with(py, |s| s.io_handles(read).remove(&fd))?;
+        let Some(handle) = removed else {
+            return Ok(false);
+        };
+        this.reactor.unwatch(fd, read).map_err(core_to_py)?;
+        Handle::cancel(handle.bind(py))?;
+        Ok(true)
     }
 
     /// Marks the loop closed and drops every queued handle and timer.

@@ -1,0 +1,181 @@
+//! fd readiness for `add_reader` / `add_writer`: one Tokio registration per
+//! fd, shared by its reader and writer (DESIGN.md section 7).
+//!
+//! Tokio's reactor is edge-triggered; asyncio's selectors are level-triggered
+//! (a reader that leaves data unread is called again). So a readiness Tokio
+//! reports is checked with a zero-timeout `poll(2)` before it is handed out,
+//! and cleared when the fd is no longer ready. A registration is dropped (and
+//! the fd deregistered from epoll) the moment its last interest goes, before
+//! user code can close and reuse the fd number.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// A borrowed fd: pyloop never closes it, the user does.
+struct Borrowed(RawFd);
+
+impl AsRawFd for Borrowed {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+struct Watched {
+    fd: AsyncFd<Borrowed>,
+    read: bool,
+    write: bool,
+}
+
+/// What an fd is ready for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoEvent {
+    pub fd: RawFd,
+    pub readable: bool,
+    pub writable: bool,
+}
+
+#[derive(Default)]
+pub struct IoRegistry {
+    watched: Mutex<HashMap<RawFd, Watched>>,
+}
+
+/// True if `poll(2)` says `fd` is ready for `events` right now.
+fn ready_now(fd: RawFd, events: libc::c_short) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&raw mut pfd, 1, 0) };
+    // Errors and hang-ups count as ready: the callback then sees the error,
+    // as with asyncio's selectors.
+    n > 0 && pfd.revents & (events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+}
+
+impl IoRegistry {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RawFd, Watched>> {
+        self.watched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets the read or write interest of `fd` (registering it if new).
+    /// Must be called inside the runtime's context.
+    pub fn watch(&self, fd: RawFd, read: bool) -> io::Result<()> {
+        let mut watched = self.lock();
+        let (old_read, old_write) = watched
+            .get(&fd)
+            .map_or((false, false), |w| (w.read, w.write));
+        let (new_read, new_write) = if read {
+            (true, old_write)
+        } else {
+            (old_read, true)
+        };
+        if (new_read, new_write) == (old_read, old_write) && watched.contains_key(&fd) {
+            return Ok(());
+        }
+        // Re-register with the combined interest: one registration per fd.
+        watched.remove(&fd);
+        let interest = match (new_read, new_write) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (true, false) => Interest::READABLE,
+            _ => Interest::WRITABLE,
+        };
+        // SAFETY: the fd stays open while registered: `unwatch` deregisters it
+        // before `remove_reader`/`remove_writer` return, and asyncio's
+        // contract is that user code removes the callback before closing.
+        let afd = unsafe { AsyncFd::register_with_interest(Borrowed(fd), interest) }
+            .map_err(|e| e.into_parts().1)?;
+        watched.insert(
+            fd,
+            Watched {
+                fd: afd,
+                read: new_read,
+                write: new_write,
+            },
+        );
+        Ok(())
+    }
+
+    /// Drops the read or write interest; deregisters the fd when none is left.
+    pub fn unwatch(&self, fd: RawFd, read: bool) -> io::Result<()> {
+        let mut watched = self.lock();
+        let Some(entry) = watched.get(&fd) else {
+            return Ok(());
+        };
+        let (keep_read, keep_write) = if read {
+            (false, entry.write)
+        } else {
+            (entry.read, false)
+        };
+        watched.remove(&fd);
+        drop(watched);
+        if keep_read {
+            self.watch(fd, true)?;
+        }
+        if keep_write {
+            self.watch(fd, false)?;
+        }
+        Ok(())
+    }
+
+    /// Deregisters everything (loop close).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Collects the fds ready now; registers wakers for the others.
+    pub fn poll_events(&self, cx: &mut Context<'_>) -> Poll<Vec<IoEvent>> {
+        let watched = self.lock();
+        let mut events = Vec::new();
+        for (&fd, entry) in watched.iter() {
+            let readable = entry.read && Self::level_ready(&entry.fd, cx, true);
+            let writable = entry.write && Self::level_ready(&entry.fd, cx, false);
+            if readable || writable {
+                events.push(IoEvent {
+                    fd,
+                    readable,
+                    writable,
+                });
+            }
+        }
+        if events.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(events)
+        }
+    }
+
+    /// Level-triggered readiness on top of Tokio's edge-triggered one.
+    fn level_ready(fd: &AsyncFd<Borrowed>, cx: &mut Context<'_>, read: bool) -> bool {
+        let events = if read { libc::POLLIN } else { libc::POLLOUT };
+        loop {
+            let polled = if read {
+                fd.poll_read_ready(cx)
+            } else {
+                fd.poll_write_ready(cx)
+            };
+            match polled {
+                Poll::Pending => return false,
+                Poll::Ready(Err(_)) => return true,
+                Poll::Ready(Ok(mut guard)) => {
+                    if ready_now(fd.as_raw_fd(), events) {
+                        return true;
+                    }
+                    // Stale: clear it, then poll again so a waker is registered.
+                    guard.clear_ready();
+                }
+            }
+        }
+    }
+}

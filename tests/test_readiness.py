@@ -1,0 +1,199 @@
+"""add_reader / add_writer: asyncio's level-triggered readiness callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+
+import pytest
+from conftest import run_briefly
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_reader_is_level_triggered(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    got: list[bytes] = []
+
+    def on_read() -> None:
+        got.append(b.recv(1))  # one byte per call: the rest must call again
+        if len(got) == 3:
+            loop.remove_reader(b)
+            loop.stop()
+
+    loop.add_reader(b.fileno(), on_read)
+    a.send(b"xyz")
+    loop.run_forever()
+    assert got == [b"x", b"y", b"z"]
+
+
+def test_add_reader_replaces_and_remove_reports(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    seen: list[str] = []
+    loop.add_reader(b, seen.append, "first")
+    loop.add_reader(b, lambda: (seen.append("second"), b.recv(10), loop.stop()))
+    a.send(b"x")
+    loop.run_forever()
+    assert seen == ["second"]
+    assert loop.remove_reader(b) is True
+    assert loop.remove_reader(b) is False
+    assert loop.remove_writer(b) is False
+
+
+def test_writer_fires_when_writable(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    _, b = pair
+    calls: list[int] = []
+
+    def on_write(tag: int) -> None:
+        calls.append(tag)
+        assert loop.remove_writer(b) is True
+        loop.stop()
+
+    loop.add_writer(b, on_write, 7)
+    loop.run_forever()
+    assert calls == [7]
+
+
+def test_reader_and_writer_on_one_fd(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    seen: set[str] = set()
+
+    def done(kind: str) -> None:
+        seen.add(kind)
+        if kind == "read":
+            b.recv(10)
+            loop.remove_reader(b)
+        else:
+            loop.remove_writer(b)
+        if seen == {"read", "write"}:
+            loop.stop()
+
+    loop.add_reader(b, done, "read")
+    loop.add_writer(b, done, "write")
+    a.send(b"x")
+    loop.run_forever()
+    assert seen == {"read", "write"}
+
+
+def test_removed_reader_is_not_called(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    seen: list[str] = []
+    loop.add_reader(b, seen.append, "reader")
+    assert loop.remove_reader(b)
+    a.send(b"x")
+    loop.call_later(0.02, loop.stop)
+    loop.run_forever()
+    assert seen == []
+
+
+def test_fd_number_reused_after_close(loop: asyncio.AbstractEventLoop) -> None:
+    # The first socket is removed and closed; the next one likely gets the
+    # same fd number and must not inherit anything stale.
+    a, b = socket.socketpair()
+    loop.add_reader(b, print)
+    loop.remove_reader(b)
+    number = b.fileno()
+    a.close()
+    b.close()
+    c, d = socket.socketpair()
+    try:
+        seen: list[int] = []
+        loop.add_reader(d, lambda: (seen.append(d.fileno()), d.recv(10), loop.stop()))
+        c.send(b"x")
+        loop.run_forever()
+        assert seen == [d.fileno()]
+        assert isinstance(number, int)
+        loop.remove_reader(d)
+    finally:
+        c.close()
+        d.close()
+
+
+def test_data_from_another_thread_wakes_an_idle_loop(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    got: list[bytes] = []
+
+    def on_read() -> None:
+        got.append(b.recv(10))
+        loop.remove_reader(b)
+        loop.stop()
+
+    loop.add_reader(b, on_read)
+    sender = threading.Timer(0.05, a.send, args=(b"ping",))
+    sender.start()
+    loop.run_forever()  # no timer, no ready callback: only the fd can wake it
+    sender.join()
+    assert got == [b"ping"]
+
+
+def test_failing_reader_goes_to_handler_and_stays(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    contexts: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
+    calls = [0]
+
+    def on_read() -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("reader broke")
+        b.recv(10)
+        loop.remove_reader(b)
+        loop.stop()
+
+    loop.add_reader(b, on_read)
+    a.send(b"x")
+    loop.run_forever()
+    assert calls[0] == 2
+    assert isinstance(contexts[0]["exception"], RuntimeError)
+
+
+def test_bad_fds(loop: asyncio.AbstractEventLoop) -> None:
+    with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        loop.add_reader(-1, print)
+    with pytest.raises(ValueError, match="Invalid file object: "):
+        loop.add_writer(object(), print)
+    with tempfile.TemporaryFile() as regular, pytest.raises(PermissionError):
+        loop.add_reader(regular, print)  # epoll refuses regular files
+
+
+def test_closed_loop(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    _, b = pair
+    loop.add_reader(b, print)
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.add_reader(b, print)
+    assert loop.remove_reader(b) is False
+
+
+def test_ready_callbacks_do_not_starve_io(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    # A callback that reschedules itself forever keeps the ready queue busy;
+    # the reader must still run.
+    a, b = pair
+    spins = [0]
+
+    def spin() -> None:
+        spins[0] += 1
+        loop.call_soon(spin)
+
+    def on_read() -> None:
+        b.recv(10)
+        loop.remove_reader(b)
+        loop.stop()
+
+    loop.call_soon(spin)
+    loop.add_reader(b, on_read)
+    a.send(b"x")
+    loop.run_forever()
+    assert spins[0] >= 1
+    run_briefly(loop)
