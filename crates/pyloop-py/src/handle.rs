@@ -186,7 +186,7 @@ impl Handle {
         }
     }
 
-    fn repr_with(slf: &Bound<'_, Self>, class: &str, when: Option<f64>) -> PyResult<String> {
+    fn repr_with(slf: &Bound<'_, Self>, class: &str, when: Option<String>) -> PyResult<String> {
         let py = slf.py();
         let this = slf.get();
         let mut info = vec![class.to_owned()];
@@ -194,7 +194,7 @@ impl Handle {
             info.push("cancelled".to_owned());
         }
         if let Some(when) = when {
-            info.push(format!("when={}", PyFloat::new(py, when).repr()?));
+            info.push(format!("when={when}"));
         }
         if let Some((func, args)) = this.callback_parts(py)? {
             info.push(format_callback(py, &func, &args)?);
@@ -294,18 +294,24 @@ impl Handle {
 #[pyclass(frozen, extends = Handle, freelist = 1024, module = "pyloop._pyloop")]
 pub struct TimerHandle {
     when: f64,
+    /// The deadline object `call_at` was given when it is not a float (an
+    /// int, say): `when()` hands it back unchanged, as asyncio does.
+    given: Option<Py<PyAny>>,
 }
 
 impl TimerHandle {
-    pub(crate) fn new(when: f64) -> Self {
-        Self { when }
+    pub(crate) fn new(when: f64, given: Option<Py<PyAny>>) -> Self {
+        Self { when, given }
     }
 }
 
 #[pymethods]
 impl TimerHandle {
-    fn when(&self) -> f64 {
-        self.when
+    fn when(&self, py: Python<'_>) -> Py<PyAny> {
+        match &self.given {
+            Some(given) => given.clone_ref(py),
+            None => PyFloat::new(py, self.when).into_any().unbind(),
+        }
     }
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
@@ -347,6 +353,8 @@ impl TimerHandle {
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        Handle::repr_with(slf.as_super(), "TimerHandle", Some(slf.get().when))
+        // asyncio formats the deadline object with str(), int or float alike.
+        let when = slf.get().when(slf.py()).into_bound(slf.py()).str()?.to_string();
+        Handle::repr_with(slf.as_super(), "TimerHandle", Some(when))
     }
 }

@@ -15,7 +15,7 @@ use pyloop_core::{monotonic, IoEvent, Reactor, Timer, TimerHeap};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyFloat, PyTuple};
 
 use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
 use crate::gil_cell::GilCell;
@@ -175,7 +175,7 @@ impl Loop {
             return Err(PyTypeError::new_err(DELAY_NONE));
         }
         let when = monotonic() + delay.extract::<f64>()?;
-        Self::schedule_at(slf, when, callback, args, context)
+        Self::schedule_at(slf, when, None, callback, args, context)
     }
 
     /// `loop.call_at` (a raw vectorcall method, see fastcall.rs).
@@ -189,12 +189,14 @@ impl Loop {
         if when.is_none() {
             return Err(PyTypeError::new_err(WHEN_NONE));
         }
-        Self::schedule_at(slf, when.extract()?, callback, args, context)
+        let given = (!when.is_exact_instance_of::<PyFloat>()).then(|| when.clone().unbind());
+        Self::schedule_at(slf, when.extract()?, given, callback, args, context)
     }
 
     fn schedule_at<'py>(
         slf: &Bound<'py, Self>,
         when: f64,
+        given: Option<Py<PyAny>>,
         callback: Bound<'py, PyAny>,
         args: &Bound<'py, PyTuple>,
         context: Option<Bound<'py, PyAny>>,
@@ -205,7 +207,7 @@ impl Loop {
         Self::debug_checks(slf, &callback, "call_at")?;
         let base = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
         base.set_scheduled(true);
-        let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when));
+        let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when, given));
         let timer = Bound::new(py, init)?;
         let handle = timer.as_super().clone().unbind();
         this.schedule
