@@ -47,6 +47,9 @@ class EventLoopPolicy(BasePolicy):  # type: ignore[misc, valid-type]
 
 def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
     """Like ``asyncio.run``, on a pyloop loop."""
+    if asyncio._get_running_loop() is not None:
+        # Fail before building a Runner, with asyncio.run's own message.
+        raise RuntimeError("asyncio.run() cannot be called from a running event loop")
     with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
         return runner.run(main)
 

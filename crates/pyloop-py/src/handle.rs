@@ -25,6 +25,15 @@ struct Callback {
     args: Py<PyTuple>,
 }
 
+/// What asyncio keeps on a handle in debug mode.
+struct DebugInfo {
+    /// Where the handle was created (`_source_traceback`, FrameSummary list).
+    source_traceback: Py<PyAny>,
+    /// The repr taken at `cancel()`, before the callback is released, so a
+    /// cancelled handle still names its callback (asyncio's `_repr`).
+    repr_at_cancel: GilCell<Option<String>>,
+}
+
 #[pyclass(frozen, subclass, weakref, freelist = 1024, module = "pyloop._pyloop")]
 pub struct Handle {
     callback: GilCell<Option<Callback>>,
@@ -38,9 +47,8 @@ pub struct Handle {
     /// soon as it is shared or released.
     own_context: bool,
     owner: Py<Loop>,
-    /// Debug mode only: where the handle was created (asyncio's
-    /// `_source_traceback`, a list of FrameSummary).
-    source_traceback: Option<Py<PyAny>>,
+    /// Debug mode only (boxed, so normal handles pay one null pointer).
+    debug: Option<Box<DebugInfo>>,
     cancelled: AtomicBool,
     /// Timers only: true while the handle sits in the loop's timer heap.
     scheduled: AtomicBool,
@@ -57,8 +65,11 @@ impl Handle {
         context: Option<Bound<'_, PyAny>>,
         owner: Py<Loop>,
     ) -> PyResult<Self> {
-        let source_traceback = if owner.get().debug_enabled() {
-            Some(creation_stack(py)?)
+        let debug = if owner.get().debug_enabled() {
+            Some(Box::new(DebugInfo {
+                source_traceback: creation_stack(py)?,
+                repr_at_cancel: GilCell::new(None),
+            }))
         } else {
             None
         };
@@ -85,7 +96,7 @@ impl Handle {
             native_context,
             own_context,
             owner,
-            source_traceback,
+            debug,
             cancelled: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             recurring: false,
@@ -175,8 +186,8 @@ impl Handle {
                 context.set_item("message", format!("Exception in callback {source}"))?;
                 context.set_item("exception", err.into_value(py))?;
                 context.set_item("handle", slf)?;
-                if let Some(stack) = &this.source_traceback {
-                    context.set_item("source_traceback", stack)?;
+                if let Some(debug) = &this.debug {
+                    context.set_item("source_traceback", &debug.source_traceback)?;
                 }
                 this.owner
                     .bind(py)
@@ -189,6 +200,11 @@ impl Handle {
     fn repr_with(slf: &Bound<'_, Self>, class: &str, when: Option<String>) -> PyResult<String> {
         let py = slf.py();
         let this = slf.get();
+        if let Some(debug) = &this.debug {
+            if let Some(saved) = debug.repr_at_cancel.with(py, |r| r.clone())? {
+                return Ok(saved);
+            }
+        }
         let mut info = vec![class.to_owned()];
         if this.is_cancelled() {
             info.push("cancelled".to_owned());
@@ -199,8 +215,8 @@ impl Handle {
         if let Some((func, args)) = this.callback_parts(py)? {
             info.push(format_callback(py, &func, &args)?);
         }
-        if let Some(stack) = &this.source_traceback {
-            let stack = stack.bind(py);
+        if let Some(debug) = &this.debug {
+            let stack = debug.source_traceback.bind(py);
             if stack.len()? > 0 {
                 let frame = stack.get_item(-1)?;
                 let file: String = frame.getattr("filename")?.extract()?;
@@ -248,6 +264,10 @@ impl Handle {
         if this.scheduled.load(Ordering::Relaxed) {
             this.owner.get().note_timer_cancelled(py)?;
         }
+        if let Some(debug) = &this.debug {
+            let shown = slf.repr()?.to_string();
+            debug.repr_at_cancel.with(py, |r| *r = Some(shown))?;
+        }
         Self::finish(slf)
     }
 
@@ -287,7 +307,9 @@ impl Handle {
 
     #[getter]
     fn _source_traceback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.source_traceback.as_ref().map(|s| s.clone_ref(py))
+        self.debug
+            .as_ref()
+            .map(|d| d.source_traceback.clone_ref(py))
     }
 }
 
@@ -354,7 +376,12 @@ impl TimerHandle {
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         // asyncio formats the deadline object with str(), int or float alike.
-        let when = slf.get().when(slf.py()).into_bound(slf.py()).str()?.to_string();
+        let when = slf
+            .get()
+            .when(slf.py())
+            .into_bound(slf.py())
+            .str()?
+            .to_string();
         Handle::repr_with(slf.as_super(), "TimerHandle", Some(when))
     }
 }
