@@ -1,13 +1,24 @@
-"""Runs CPython's own asyncio tests (``test.test_asyncio``) on pyloop.
+"""Runs CPython's own asyncio tests (``test.test_asyncio``) on pyloop or asyncio.
 
     python tests/cpython/run_suite.py [--loop pyloop|asyncio] [--verbose] [module ...]
 
-Each module runs in its own interpreter with a policy whose loops are the
-chosen loop's. CPython's tests reset the policy to None in their tear-down;
-the child maps that back to the chosen policy. It counts the loops the
-policy built, so a module that makes its own loops (a mock or a test loop)
-shows 0 and is not mistaken for a pyloop pass. A report, not a gate: the
-exit code is 0 unless the runner itself breaks.
+Each module runs under unittest in its own interpreter, with the chosen loop's
+policy installed. How the loops under test are made, and how the child makes
+them the chosen loop's:
+
+* ``unittest.IsolatedAsyncioTestCase`` (test_locks, test_queues, test_waitfor,
+  test_timeouts, test_taskgroups) and ``asyncio.run`` (test_context) ask the
+  policy, through ``asyncio.Runner``. The modules reset the policy with
+  ``asyncio.set_event_loop_policy(None)`` in tearDownModule; the child maps
+  None back to the chosen policy so a later test cannot fall back to asyncio's.
+* test_pep492 and test_runners build ``asyncio.BaseEventLoop()`` directly and
+  stub its selector. With ``--loop pyloop`` that name is pointed at
+  ``pyloop.new_event_loop`` for those modules, so their scenarios run on a real
+  pyloop loop (the selector stubs become unused attributes).
+
+The child counts every pyloop loop and every asyncio loop constructed, and the
+table prints both, so a run that silently used asyncio's loop is visible. This
+is a report, not a gate: the exit code is 0 unless the runner itself breaks.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 DEFAULT_MODULES = [
     "test_locks",
@@ -28,116 +40,150 @@ DEFAULT_MODULES = [
     "test_runners",
 ]
 
-# Modules that construct `asyncio.BaseEventLoop()` directly instead of asking
-# the policy; the child hands them pyloop loops.
-RETARGET = ["test_pep492", "test_runners"]
+# Modules that construct asyncio.BaseEventLoop() themselves instead of asking
+# the policy (see the module docstring).
+BUILDS_BASE_EVENT_LOOP = {"test_pep492", "test_runners"}
 
-CHILD = r"""
-import asyncio, io, json, sys, unittest
-import pyloop
-
-RETARGET = %r
-
-loop_name, module, verbose = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-built = [0]
-base = pyloop.EventLoopPolicy if loop_name == "pyloop" else asyncio.DefaultEventLoopPolicy
+CHILD_TIMEOUT = 1200  # seconds for one module; a hung loop shows as a row, not a hang
+REPO = Path(__file__).resolve().parents[2]
 
 
-class CountingPolicy(base):
-    def new_event_loop(self):
-        built[0] += 1
-        return super().new_event_loop()
+# -- the child: one module, one interpreter -----------------------------------------
 
 
-set_policy = asyncio.set_event_loop_policy
+def _child(loop_name: str, module: str) -> None:
+    import asyncio
+    import os
+    import unittest
+
+    import pyloop
+
+    built = {"pyloop": 0, "asyncio": 0}
+
+    def counting(cls: type, kind: str) -> None:
+        original = cls.__init__
+
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            built[kind] += 1  # each construction runs this __init__ exactly once
+            original(self, *args, **kwargs)
+
+        cls.__init__ = __init__  # type: ignore[misc]
+
+    counting(pyloop.Loop, "pyloop")
+    counting(asyncio.base_events.BaseEventLoop, "asyncio")
+
+    chosen = pyloop.EventLoopPolicy if loop_name == "pyloop" else asyncio.DefaultEventLoopPolicy
+    set_policy = asyncio.events.set_event_loop_policy
+
+    def keep_chosen_policy(policy: object) -> None:
+        set_policy(chosen() if policy is None else policy)
+
+    asyncio.set_event_loop_policy = keep_chosen_policy
+    asyncio.events.set_event_loop_policy = keep_chosen_policy
+    set_policy(chosen())
+
+    if loop_name == "pyloop" and module in BUILDS_BASE_EVENT_LOOP:
+        asyncio.BaseEventLoop = pyloop.new_event_loop  # type: ignore[misc, assignment]
+
+    suite = unittest.defaultTestLoader.loadTestsFromName(f"test.test_asyncio.{module}")
+    with open(os.devnull, "w") as sink:
+        result = unittest.TextTestRunner(stream=sink, verbosity=0).run(suite)
+
+    problems = [
+        {"test": test.id(), "kind": kind, "text": text}
+        for kind, items in (("FAIL", result.failures), ("ERROR", result.errors))
+        for test, text in items
+    ]
+    problems += [
+        {"test": test.id(), "kind": "UNEXPECTED SUCCESS", "text": ""}
+        for test in result.unexpectedSuccesses
+    ]
+    report = {
+        "run": result.testsRun,
+        "failed": len(result.failures) + len(result.unexpectedSuccesses),
+        "errors": len(result.errors),
+        "skipped": len(result.skipped),
+        "xfail": len(result.expectedFailures),
+        "pyloop_loops": built["pyloop"],
+        "asyncio_loops": built["asyncio"],
+        "problems": problems,
+    }
+    # The last line of stdout is the report; tests may print before it.
+    sys.stdout.write("\n" + json.dumps(report) + "\n")
 
 
-def keep_policy(policy):
-    set_policy(CountingPolicy() if policy is None else policy)
+# -- the parent: one subprocess per module, then the table --------------------------
 
 
-asyncio.set_event_loop_policy = keep_policy
-asyncio.events.set_event_loop_policy = keep_policy
-set_policy(CountingPolicy())
-
-if module in RETARGET and loop_name == "pyloop":
-    # These modules build `asyncio.BaseEventLoop()` themselves and stub its
-    # selector; hand them a pyloop loop instead (the stubs become unused
-    # attributes), so their scenarios really run on pyloop.
-    def make_loop():
-        built[0] += 1
-        return pyloop.new_event_loop()
-
-    asyncio.BaseEventLoop = make_loop
-
-suite = unittest.defaultTestLoader.loadTestsFromName(f"test.test_asyncio.{module}")
-stream = io.StringIO()
-result = unittest.TextTestRunner(stream=stream, verbosity=0).run(suite)
-problems = [
-    {"test": test.id(), "kind": kind, "last": text.strip().splitlines()[-1][:300], "text": text}
-    for kind, items in (("fail", result.failures), ("error", result.errors))
-    for test, text in items
-]
-print(json.dumps({
-    "run": result.testsRun,
-    "failed": len(result.failures),
-    "errors": len(result.errors),
-    "skipped": len(result.skipped),
-    "loops_built": built[0],
-    "problems": problems,
-}))
-"""
-
-
-def run_module(loop: str, module: str, verbose: bool) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD % RETARGET, loop, module, "1" if verbose else "0"],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+def run_module(loop_name: str, module: str) -> dict[str, object]:
+    """Runs one module in a child interpreter; returns its report, or
+    {"crashed": reason} when the child died or printed no report."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", loop_name, module]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return {"crashed": f"timed out after {CHILD_TIMEOUT} s"}
     lines = proc.stdout.strip().splitlines()
     try:
-        return json.loads(lines[-1])
+        report: dict[str, object] = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"crashed": f"exit {proc.returncode}: {tail}"}
+        tail = proc.stderr.strip().splitlines() or ["no output"]
+        return {"crashed": f"exit {proc.returncode}: {tail[-1]}", "stderr": proc.stderr}
+    return report
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--child"]:
+        _child(argv[1], argv[2])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("modules", nargs="*", default=DEFAULT_MODULES)
     parser.add_argument("--loop", choices=["pyloop", "asyncio"], default="pyloop")
     parser.add_argument("--verbose", action="store_true", help="print full tracebacks")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     print(f"CPython {sys.version.split()[0]} test.test_asyncio on {args.loop}\n")
-    print("| module | run | passed | failed | errors | skipped | loops built |")
-    print("|---|---|---|---|---|---|---|")
+    header = ["module", "run", "passed", "failed", "errors", "skipped", "pyloop loops",
+              "asyncio loops"]  # fmt: skip
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
     details: list[str] = []
+    warnings: list[str] = []
     for module in args.modules:
-        res = run_module(args.loop, module, args.verbose)
+        res = run_module(args.loop, module)
         if "crashed" in res:
-            print(f"| {module} | crashed: {res['crashed']} ||||||")
-            continue
-        run, failed, errors, skipped = (
-            int(res[k])  # type: ignore[call-overload]
-            for k in ("run", "failed", "errors", "skipped")
-        )
-        passed = run - failed - errors - skipped
-        print(
-            f"| {module} | {run} | {passed} | {failed} | {errors} | {skipped} "
-            f"| {res['loops_built']} |"
-        )
-        for problem in res["problems"]:  # type: ignore[attr-defined]
-            details.append(f"{problem['kind']}: {problem['test']}: {problem['last']}")
+            print(f"| {module} | crashed: {res['crashed']} |" + " |" * (len(header) - 2))
             if args.verbose:
+                details.append(f"{module} stderr:\n{res.get('stderr', '')}")
+            continue
+        counts = {k: int(res[k]) for k in ("run", "failed", "errors", "skipped", "xfail")}  # type: ignore[call-overload]
+        passed = counts["run"] - counts["failed"] - counts["errors"] - counts["skipped"]
+        row = [module, counts["run"], passed, counts["failed"], counts["errors"],
+               counts["skipped"], res["pyloop_loops"], res["asyncio_loops"]]  # fmt: skip
+        print("| " + " | ".join(str(c) for c in row) + " |")
+        wrong_kind = "asyncio_loops" if args.loop == "pyloop" else "pyloop_loops"
+        if res[wrong_kind] or not res[f"{args.loop}_loops"]:
+            warnings.append(
+                f"{module}: {res[f'{args.loop}_loops']} {args.loop} loops, "
+                f"{res[wrong_kind]} {wrong_kind.split('_')[0]} loops"
+            )
+        for problem in res["problems"]:  # type: ignore[attr-defined]
+            details.append(f"{problem['kind']}: {problem['test']}: {_last_line(problem['text'])}")
+            if args.verbose and problem["text"]:
                 details.append(problem["text"])
+    if warnings:
+        print("\nNot (only) the chosen loop under test:")
+        print("\n".join(warnings))
     if details:
-        print("\nFailures and errors:")
+        print("\nFailing tests:")
         print("\n".join(details))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

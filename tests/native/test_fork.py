@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from types import ModuleType
 
 import pytest
-
-import pyloop
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -33,7 +32,7 @@ def _in_child(body: Callable[[], int]) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), message
 
 
-def test_parent_loop_fails_clearly_in_child() -> None:
+def test_parent_loop_fails_clearly_in_child(pyloop: ModuleType) -> None:
     loop = pyloop.new_event_loop()
     try:
         code, message = _in_child(lambda: loop.run_until_complete(asyncio.sleep(0)) or 0)
@@ -46,6 +45,6 @@ def test_parent_loop_fails_clearly_in_child() -> None:
         loop.close()
 
 
-def test_child_can_build_its_own_loop() -> None:
+def test_child_can_build_its_own_loop(pyloop: ModuleType) -> None:
     code, message = _in_child(lambda: pyloop.run(asyncio.sleep(0, result=7)))
     assert (code, message) == (7, "")

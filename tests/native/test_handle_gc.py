@@ -4,13 +4,13 @@ handle is leaked."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Callable
+from types import ModuleType
 
 import pytest
-
-import pyloop
 
 
 class Holder:
@@ -18,7 +18,7 @@ class Holder:
         pass
 
 
-def _run_one_iteration(loop: pyloop.Loop) -> None:
+def _run_one_iteration(loop: asyncio.AbstractEventLoop) -> None:
     loop.call_soon(loop.stop)
     loop.run_forever()
 
@@ -33,7 +33,8 @@ def _run_one_iteration(loop: pyloop.Loop) -> None:
     ids=["call_soon", "fired_timer", "call_soon_threadsafe"],
 )
 def test_cycle_through_a_run_handle_is_collected(
-    schedule: Callable[[pyloop.Loop, Callable[[], None]], object],
+    schedule: Callable[[asyncio.AbstractEventLoop, Callable[[], None]], object],
+    pyloop: ModuleType,
 ) -> None:
     loop = pyloop.new_event_loop()
     try:
@@ -48,7 +49,7 @@ def test_cycle_through_a_run_handle_is_collected(
         loop.close()
 
 
-def test_cancel_releases_the_callback_at_once() -> None:
+def test_cancel_releases_the_callback_at_once(pyloop: ModuleType) -> None:
     loop = pyloop.new_event_loop()
     try:
         holder = Holder()
@@ -62,7 +63,7 @@ def test_cancel_releases_the_callback_at_once() -> None:
         loop.close()
 
 
-def test_context_of_a_dropped_handle_survives() -> None:
+def test_context_of_a_dropped_handle_survives(pyloop: ModuleType) -> None:
     loop = pyloop.new_event_loop()
     try:
         handle = loop.call_soon(lambda: None)
@@ -75,7 +76,7 @@ def test_context_of_a_dropped_handle_survives() -> None:
         loop.close()
 
 
-def test_queued_handles_are_freed_by_close() -> None:
+def test_queued_handles_are_freed_by_close(pyloop: ModuleType) -> None:
     loop = pyloop.new_event_loop()
     holder = Holder()
     alive = weakref.ref(holder)

@@ -1,0 +1,22 @@
+"""Keeps CPython's asyncio test modules that pass on pyloop passing.
+
+run_suite.py (beside this file) prints the full report; this runs the same
+default modules through it and fails on any failing test, and on a module that
+did not really run on pyloop (no pyloop loop built, or an asyncio loop built)."""
+
+from __future__ import annotations
+
+import pytest
+import run_suite
+
+
+@pytest.mark.parametrize("module", run_suite.DEFAULT_MODULES)
+def test_cpython_module_passes_on_pyloop(module: str) -> None:
+    result = run_suite.run_module("pyloop", module)
+    assert "crashed" not in result, result
+    problems = [f"{p['kind']}: {p['test']}" for p in result["problems"]]
+    assert problems == []
+    assert result["failed"] == result["errors"] == 0
+    assert result["run"] > 0
+    assert result["pyloop_loops"] > 0
+    assert result["asyncio_loops"] == 0
