@@ -23,6 +23,7 @@ from ._asyncgens import AsyncGenMixin
 from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
 from ._pyloop import Loop as _NativeLoop
+from ._sock import SockMixin
 
 T = TypeVar("T")
 
@@ -68,7 +69,12 @@ def _stop_when_done(future: asyncio.Future[Any]) -> None:
 
 
 class Loop(
-    _NativeLoop, ExceptionHandlerMixin, ExecutorMixin, AsyncGenMixin, asyncio.AbstractEventLoop
+    _NativeLoop,
+    ExceptionHandlerMixin,
+    ExecutorMixin,
+    AsyncGenMixin,
+    SockMixin,
+    asyncio.AbstractEventLoop,
 ):
     """A drop-in asyncio event loop whose engine is Rust."""
 
@@ -182,12 +188,14 @@ class Loop(
 
     def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         self._add_io(_fd_of(fd), True, callback, args)
+        return None
 
     def remove_reader(self, fd: Any) -> bool:
         return self._remove_io(_fd_of(fd), True)
 
     def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         self._add_io(_fd_of(fd), False, callback, args)
+        return None
 
     def remove_writer(self, fd: Any) -> bool:
         return self._remove_io(_fd_of(fd), False)

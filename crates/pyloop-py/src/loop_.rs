@@ -421,26 +421,28 @@ impl Loop {
     }
 
     /// `add_reader` (read=True) / `add_writer`: `fd` is already a checked int.
+    /// Returns the handle, so a caller can tell later whether it was replaced.
     fn _add_io(
         slf: &Bound<'_, Self>,
         fd: RawFd,
         read: bool,
         callback: Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<Handle>> {
         let py = slf.py();
         let this = slf.get();
         this.check_closed()?;
         let handle = Handle::new(py, callback, args.clone(), None, slf.clone().unbind())?;
         let handle = Py::new(py, handle.recurring())?;
         this.reactor.watch(fd, read).map_err(core_to_py)?;
+        let stored = handle.clone_ref(py);
         let replaced = this
             .schedule
-            .with(py, |s| s.io_handles(read).insert(fd, handle))?;
+            .with(py, |s| s.io_handles(read).insert(fd, stored))?;
         if let Some(old) = replaced {
             Handle::cancel(old.bind(py))?;
         }
-        Ok(())
+        Ok(handle)
     }
 
     /// `remove_reader` / `remove_writer`: True if a callback was registered.

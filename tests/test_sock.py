@@ -1,0 +1,183 @@
+"""The sock_* coroutines: data moved whole, errors as asyncio raises them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator
+
+import pytest
+
+
+@contextlib.contextmanager
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket, socket.socket]]:
+    """A listening socket and a non-blocking client, closed afterwards."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.setblocking(False)
+    client = socket.socket()
+    client.setblocking(False)
+    try:
+        yield server, client, server
+    finally:
+        server.close()
+        client.close()
+
+
+async def _connected(loop: asyncio.AbstractEventLoop, server, client):  # type: ignore[no-untyped-def]
+    accepted = loop.create_task(loop.sock_accept(server))
+    await loop.sock_connect(client, server.getsockname())
+    conn, address = await accepted
+    assert address == client.getsockname()
+    assert conn.gettimeout() == 0  # accepted sockets are non-blocking
+    return conn
+
+
+def test_accept_connect_sendall_recv_moves_every_byte(loop: asyncio.AbstractEventLoop) -> None:
+    data = bytes(range(256)) * 8192  # 2 MiB: sendall must wait for the reader
+
+    async def main() -> bytes:
+        with tcp_pair() as (server, client, _):
+            conn = await _connected(loop, server, client)
+            with conn:
+                sending = loop.create_task(loop.sock_sendall(client, data))
+                got = bytearray()
+                while len(got) < len(data):
+                    got += await loop.sock_recv(conn, 65536)
+                await sending
+                return bytes(got)
+
+    assert loop.run_until_complete(main()) == data
+
+
+def test_many_concurrent_echo_pairs(loop: asyncio.AbstractEventLoop) -> None:
+    async def echo_pair(i: int) -> bool:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        payload = bytes([i % 256]) * 65536
+        with a, b:
+
+            async def echo() -> None:
+                left = len(payload)
+                while left:
+                    chunk = await loop.sock_recv(b, 16384)
+                    left -= len(chunk)
+                    await loop.sock_sendall(b, chunk)
+
+            echoing = loop.create_task(echo())
+            await loop.sock_sendall(a, payload)
+            got = bytearray()
+            while len(got) < len(payload):
+                got += await loop.sock_recv(a, 16384)
+            await echoing
+            return bytes(got) == payload
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(echo_pair(i) for i in range(50)))
+
+    assert loop.run_until_complete(main()) == [True] * 50
+
+
+def test_recv_into_and_eof(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> tuple[int, bytes, bytes]:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        with a, b:
+            buf = bytearray(16)
+            loop.call_soon(a.send, b"hello")
+            n = await loop.sock_recv_into(b, buf)
+            a.close()
+            eof = await loop.sock_recv(b, 10)
+            return n, bytes(buf[:n]), eof
+
+    assert loop.run_until_complete(main()) == (5, b"hello", b"")
+
+
+def test_udp_sendto_recvfrom(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> tuple[int, bytes, int, bytes]:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with rx, tx:
+            rx.bind(("127.0.0.1", 0))
+            rx.setblocking(False)
+            tx.setblocking(False)
+            sent = await loop.sock_sendto(tx, b"ping", rx.getsockname())
+            data, sender = await loop.sock_recvfrom(rx, 100)
+            assert sender[1] == tx.getsockname()[1]
+            await loop.sock_sendto(tx, b"pong", rx.getsockname())
+            buf = bytearray(10)
+            n, _ = await loop.sock_recvfrom_into(rx, buf)
+            return sent, data, n, bytes(buf[:n])
+
+    assert loop.run_until_complete(main()) == (4, b"ping", 4, b"pong")
+
+
+def test_connection_refused(loop: asyncio.AbstractEventLoop) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens on `port` now
+
+    async def main() -> None:
+        with socket.socket() as client:
+            client.setblocking(False)
+            await loop.sock_connect(client, ("127.0.0.1", port))
+
+    with pytest.raises(ConnectionRefusedError):
+        loop.run_until_complete(main())
+
+
+def test_connect_resolves_host_names(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> str:
+        with tcp_pair() as (server, client, _):
+            accepted = loop.create_task(loop.sock_accept(server))
+            await loop.sock_connect(client, ("localhost", server.getsockname()[1]))
+            conn, _ = await accepted
+            conn.close()
+            return client.getpeername()[0]
+
+    assert loop.run_until_complete(main()) == "127.0.0.1"
+
+
+def test_cancelled_recv_loses_no_data(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> bytes:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        with a, b:
+            waiting = loop.create_task(loop.sock_recv(b, 100))
+            await asyncio.sleep(0)
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            a.send(b"kept")
+            return await loop.sock_recv(b, 100)
+
+    assert loop.run_until_complete(main()) == b"kept"
+
+
+def test_blocking_socket_refused_in_debug_mode(loop: asyncio.AbstractEventLoop) -> None:
+    loop.set_debug(True)
+
+    async def main() -> None:
+        a, b = socket.socketpair()  # blocking by default
+        with a, b:
+            await loop.sock_recv(b, 1)
+
+    with pytest.raises(ValueError, match="the socket must be non-blocking"):
+        loop.run_until_complete(main())
+
+
+def test_ssl_socket_refused(loop: asyncio.AbstractEventLoop) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with socket.socket() as raw:
+        wrapped = context.wrap_socket(raw, server_hostname="x", do_handshake_on_connect=False)
+        coro = loop.sock_recv(wrapped, 1)
+        with pytest.raises(TypeError, match="Socket cannot be of type SSLSocket"):
+            loop.run_until_complete(coro)
+        wrapped.close()
