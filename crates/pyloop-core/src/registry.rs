@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -43,6 +44,9 @@ pub struct IoEvent {
 #[derive(Default)]
 pub struct IoRegistry {
     watched: Mutex<HashMap<RawFd, Watched>>,
+    /// `watched.len()`, readable without the lock: the run loop asks on every
+    /// iteration with ready callbacks whether there is any fd to poll.
+    count: AtomicUsize,
 }
 
 /// True if `poll(2)` says `fd` is ready for `events` right now.
@@ -62,7 +66,12 @@ fn ready_now(fd: RawFd, events: libc::c_short) -> bool {
 impl IoRegistry {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.count.load(Ordering::Acquire) == 0
+    }
+
+    /// Keeps `count` in step; called with the lock held, after each change.
+    fn recount(&self, watched: &HashMap<RawFd, Watched>) {
+        self.count.store(watched.len(), Ordering::Release);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RawFd, Watched>> {
@@ -86,6 +95,7 @@ impl IoRegistry {
         }
         // Re-register with the combined interest: one registration per fd.
         watched.remove(&fd);
+        self.recount(&watched);
         let interest = match (new_read, new_write) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
             (true, false) => Interest::READABLE,
@@ -104,6 +114,7 @@ impl IoRegistry {
                 write: new_write,
             },
         );
+        self.recount(&watched);
         Ok(())
     }
 
@@ -119,6 +130,7 @@ impl IoRegistry {
             (entry.read, false)
         };
         watched.remove(&fd);
+        self.recount(&watched);
         drop(watched);
         if keep_read {
             self.watch(fd, true)?;
@@ -131,7 +143,9 @@ impl IoRegistry {
 
     /// Deregisters everything (loop close).
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut watched = self.lock();
+        watched.clear();
+        self.recount(&watched);
     }
 
     /// Collects the fds ready now; registers wakers for the others.
