@@ -8,6 +8,8 @@ tests of pyloop's own entry points, then fail with ImportError)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
@@ -67,3 +69,13 @@ def diverges_on_pyloop(request: pytest.FixtureRequest, reason: str) -> None:
     if request.node.callspec.params.get("loop_factory") == "pyloop":
         request.applymarker(pytest.mark.divergence)
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@contextlib.contextmanager
+def nonblocking_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected pair of non-blocking sockets, closed on exit."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    with a, b:
+        yield a, b

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-zmq = pytest.importorskip("zmq")
-zmq_asyncio = pytest.importorskip("zmq.asyncio")
+import zmq
+import zmq.asyncio as zmq_asyncio  # pinned in the test extra: a missing one fails loudly
 
 
 def test_zmq_request_reply(loop: asyncio.AbstractEventLoop) -> None:

@@ -9,17 +9,13 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import run_briefly
+from conftest import nonblocking_pair, run_briefly
 
 
 @pytest.fixture
 def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
+    with nonblocking_pair() as sockets:
+        yield sockets
 
 
 def test_reader_is_level_triggered(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]

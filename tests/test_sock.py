@@ -9,10 +9,11 @@ import ssl
 from collections.abc import Iterator
 
 import pytest
+from conftest import nonblocking_pair
 
 
 @contextlib.contextmanager
-def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket, socket.socket]]:
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     """A listening socket and a non-blocking client, closed afterwards."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -21,7 +22,7 @@ def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket, socket.socket]]:
     client = socket.socket()
     client.setblocking(False)
     try:
-        yield server, client, server
+        yield server, client
     finally:
         server.close()
         client.close()
@@ -40,7 +41,7 @@ def test_accept_connect_sendall_recv_moves_every_byte(loop: asyncio.AbstractEven
     data = bytes(range(256)) * 8192  # 2 MiB: sendall must wait for the reader
 
     async def main() -> bytes:
-        with tcp_pair() as (server, client, _):
+        with tcp_pair() as (server, client):
             conn = await _connected(loop, server, client)
             with conn:
                 sending = loop.create_task(loop.sock_sendall(client, data))
@@ -55,11 +56,8 @@ def test_accept_connect_sendall_recv_moves_every_byte(loop: asyncio.AbstractEven
 
 def test_many_concurrent_echo_pairs(loop: asyncio.AbstractEventLoop) -> None:
     async def echo_pair(i: int) -> bool:
-        a, b = socket.socketpair()
-        a.setblocking(False)
-        b.setblocking(False)
         payload = bytes([i % 256]) * 65536
-        with a, b:
+        with nonblocking_pair() as (a, b):
 
             async def echo() -> None:
                 left = len(payload)
@@ -84,10 +82,7 @@ def test_many_concurrent_echo_pairs(loop: asyncio.AbstractEventLoop) -> None:
 
 def test_recv_into_and_eof(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> tuple[int, bytes, bytes]:
-        a, b = socket.socketpair()
-        a.setblocking(False)
-        b.setblocking(False)
-        with a, b:
+        with nonblocking_pair() as (a, b):
             buf = bytearray(16)
             loop.call_soon(a.send, b"hello")
             n = await loop.sock_recv_into(b, buf)
@@ -134,7 +129,7 @@ def test_connection_refused(loop: asyncio.AbstractEventLoop) -> None:
 
 def test_connect_resolves_host_names(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> str:
-        with tcp_pair() as (server, client, _):
+        with tcp_pair() as (server, client):
             accepted = loop.create_task(loop.sock_accept(server))
             await loop.sock_connect(client, ("localhost", server.getsockname()[1]))
             conn, _ = await accepted
@@ -146,10 +141,7 @@ def test_connect_resolves_host_names(loop: asyncio.AbstractEventLoop) -> None:
 
 def test_cancelled_recv_loses_no_data(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> bytes:
-        a, b = socket.socketpair()
-        a.setblocking(False)
-        b.setblocking(False)
-        with a, b:
+        with nonblocking_pair() as (a, b):
             waiting = loop.create_task(loop.sock_recv(b, 100))
             await asyncio.sleep(0)
             waiting.cancel()

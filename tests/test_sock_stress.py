@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import resource
-import socket
 from collections.abc import Iterator
 
 import pytest
+from conftest import nonblocking_pair
 
 PAIRS = 500
 PAYLOAD = 1024 * 1024
@@ -30,10 +30,7 @@ def enough_fds() -> Iterator[None]:
 def test_500_echo_pairs_of_1_mib(loop: asyncio.AbstractEventLoop, enough_fds: None) -> None:
     async def pair(i: int) -> bool:
         payload = hashlib.sha256(str(i).encode()).digest() * (PAYLOAD // 32)
-        a, b = socket.socketpair()
-        a.setblocking(False)
-        b.setblocking(False)
-        with a, b:
+        with nonblocking_pair() as (a, b):
 
             async def echo() -> None:
                 left = PAYLOAD
