@@ -115,8 +115,9 @@ unsafe fn dispatch(
     kwnames: *mut ffi::PyObject,
     body: for<'py> fn(&Bound<'py, Loop>, CallArgs<'py>) -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<*mut ffi::PyObject> {
-    // SAFETY: `slf` is the instance the descriptor was bound to.
-    let slf = unsafe { Bound::from_borrowed_ptr(py, slf) }.downcast_into::<Loop>()?;
+    // SAFETY: `slf` is the instance the descriptor was bound to, and a
+    // method descriptor checks that its `self` is an instance of its type.
+    let slf = unsafe { Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<Loop>() };
     // SAFETY: forwarded from the vectorcall protocol.
     let call = unsafe { parse(py, spec, args, nargs, kwnames) }?;
     Ok(body(&slf, call)?.into_ptr())

@@ -8,6 +8,7 @@
 //! callback and arguments as soon as it has run or was cancelled, so a cycle
 //! through user objects (`self.h = loop.call_soon(self.m)`) cannot outlive it.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
@@ -37,7 +38,8 @@ struct DebugInfo {
 #[pyclass(frozen, subclass, weakref, freelist = 1024, module = "pyloop._pyloop")]
 pub struct Handle {
     callback: GilCell<Option<Callback>>,
-    context: Py<PyAny>,
+    // ManuallyDrop: released in `Drop` as direct decrefs (see `finish`).
+    context: ManuallyDrop<Py<PyAny>>,
     /// True for a real `contextvars.Context`: entered through the C API
     /// instead of calling `context.run`.
     native_context: bool,
@@ -46,7 +48,7 @@ pub struct Handle {
     /// made per call were a large share of GC passes) and tracked again as
     /// soon as it is shared or released.
     own_context: bool,
-    owner: Py<Loop>,
+    owner: ManuallyDrop<Py<Loop>>,
     /// Debug mode only (boxed, so normal handles pay one null pointer).
     debug: Option<Box<DebugInfo>>,
     cancelled: AtomicBool,
@@ -92,10 +94,10 @@ impl Handle {
                 func: func.unbind(),
                 args: args.unbind(),
             })),
-            context,
+            context: ManuallyDrop::new(context),
             native_context,
             own_context,
-            owner,
+            owner: ManuallyDrop::new(owner),
             debug,
             cancelled: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
@@ -116,8 +118,13 @@ impl Handle {
         if this.recurring && !this.is_cancelled() {
             return Ok(());
         }
-        let released = this.callback.with(handle.py(), Option::take)?;
-        drop(released);
+        let py = handle.py();
+        if let Some(released) = this.callback.with(py, Option::take)? {
+            // Dropped as Bound: a direct decref, without PyO3's "is the GIL
+            // held?" check that dropping a Py pays.
+            drop(released.func.into_bound(py));
+            drop(released.args.into_bound(py));
+        }
         Ok(())
     }
 
@@ -231,6 +238,13 @@ impl Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         self.track_context();
+        // SAFETY: a pyclass is dropped by its tp_dealloc, with the GIL held;
+        // each field is taken once, here, and never used again.
+        unsafe {
+            let py = Python::assume_gil_acquired();
+            drop(ManuallyDrop::take(&mut self.context).into_bound(py));
+            drop(ManuallyDrop::take(&mut self.owner).into_bound(py));
+        }
     }
 }
 

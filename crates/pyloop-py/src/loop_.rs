@@ -67,6 +67,11 @@ pub struct Loop {
     stopping: AtomicBool,
     running: AtomicBool,
     debug: AtomicBool,
+    /// Set before the loop looks at its ready queue to decide whether to
+    /// park, cleared after the park: `call_soon_threadsafe` only pays for a
+    /// wake-up when the loop may be asleep. The GIL orders the push and the
+    /// look, so a push either is seen or finds this flag set.
+    may_sleep: AtomicBool,
     /// `pthread_self()` of the thread inside `_run`, 0 when not running.
     thread_id: AtomicU64,
 }
@@ -159,7 +164,9 @@ impl Loop {
         // The GIL serialises this push with the loop thread's own pushes, so
         // the order matches asyncio's (appended at call time).
         let handle = Self::schedule_soon(slf, callback, args, context)?;
-        this.waker.wake();
+        if this.may_sleep.swap(false, Ordering::AcqRel) {
+            this.waker.wake();
+        }
         Ok(handle)
     }
 
@@ -294,6 +301,7 @@ impl Loop {
 
     fn run_once(&self, slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
+        self.may_sleep.store(true, Ordering::Release);
         let timeout = self.park_timeout(py)?;
         let reactor = &self.reactor;
         let mut events = Vec::new();
@@ -308,6 +316,7 @@ impl Loop {
             py.allow_threads(|| reactor.poll_io(&mut events))
                 .map_err(core_to_py)?;
         }
+        self.may_sleep.store(false, Ordering::Release);
         if !events.is_empty() {
             self.dispatch_io(py, &events)?;
         }
@@ -369,6 +378,7 @@ impl Loop {
             stopping: AtomicBool::new(false),
             running: AtomicBool::new(false),
             debug: AtomicBool::new(false),
+            may_sleep: AtomicBool::new(false),
             thread_id: AtomicU64::new(0),
         })
     }
