@@ -15,13 +15,15 @@ from typing import Any, TypeVar
 
 from ._compat import BasePolicy
 from ._loop import Loop
-from ._pyloop import Handle, TimerHandle
+from ._pyloop import Future, Handle, Task, TimerHandle
 
 __all__ = [
     "EventLoopPolicy",
+    "Future",
     "Handle",
     "Loop",
     "PyLoop",
+    "Task",
     "TimerHandle",
     "install",
     "new_event_loop",

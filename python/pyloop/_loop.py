@@ -22,6 +22,7 @@ from . import _compat
 from ._asyncgens import AsyncGenMixin
 from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
+from ._pyloop import Future, Task
 from ._pyloop import Loop as _NativeLoop
 from ._sock import SockMixin
 
@@ -225,13 +226,13 @@ class Loop(
 
     def _log_slow_callback(self, handle: asyncio.Handle, seconds: float) -> None:
         owner = getattr(handle._callback, "__self__", None)
-        shown = repr(owner) if isinstance(owner, asyncio.Task) else str(handle)
+        shown = repr(owner) if isinstance(owner, (asyncio.Task, Task)) else str(handle)
         logger.warning("Executing %s took %.3f seconds", shown, seconds)
 
     # -- futures and tasks ----------------------------------------------------------
 
     def create_future(self) -> asyncio.Future[Any]:
-        return asyncio.Future(loop=self)
+        return Future(loop=self)
 
     def create_task(
         self,
@@ -247,7 +248,7 @@ class Loop(
             raise TypeError(f"create_task() got an unexpected keyword argument {unexpected!r}")
         factory = self._task_factory
         if factory is None:
-            task = asyncio.Task(coro, loop=self, name=name, context=context, **kwargs)
+            task = Task(coro, loop=self, name=name, context=context, **kwargs)
         else:
             if context is not None:
                 kwargs["context"] = context

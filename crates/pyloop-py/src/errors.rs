@@ -19,3 +19,8 @@ pub fn core_to_py(err: CoreError) -> PyErr {
         forked @ CoreError::Forked { .. } => PyRuntimeError::new_err(forked.to_string()),
     }
 }
+
+pyo3::import_exception!(asyncio, CancelledError);
+pyo3::import_exception!(asyncio, InvalidStateError);
+
+pub const NOT_INITIALIZED: &str = "Future object is not initialized.";

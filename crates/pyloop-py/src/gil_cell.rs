@@ -50,4 +50,16 @@ impl<T> GilCell<T> {
         // SAFETY: the GIL is held and the flag proves no other borrow is live.
         Ok(f(unsafe { &mut *self.value.get() }))
     }
+
+    /// Read access for `__traverse__`, which may not take a Python token:
+    /// `None` while a `with` is in progress. Visiting nothing then only
+    /// makes the collector keep more alive, never free too much.
+    pub fn peek(&self) -> Option<&T> {
+        if self.borrowed.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: called with the GIL held (the collector holds it) and no
+        // `with` is live, so nobody holds a `&mut` to the value.
+        Some(unsafe { &*self.value.get() })
+    }
 }

@@ -3,10 +3,13 @@
 
 mod errors;
 mod fastcall;
+mod future;
 mod gil_cell;
 mod handle;
 mod imports;
 mod loop_;
+mod slots;
+mod task;
 
 use pyo3::prelude::*;
 
@@ -16,5 +19,11 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fastcall::install(m.py(), &m.py().get_type::<loop_::Loop>())?;
     m.add_class::<handle::Handle>()?;
     m.add_class::<handle::TimerHandle>()?;
+    m.add_class::<future::Future>()?;
+    m.add_class::<future::FutureIter>()?;
+    m.add_class::<task::Task>()?;
+    m.add_class::<task::TaskStep>()?;
+    m.add_class::<task::TaskWakeup>()?;
+    slots::install(m.py())?;
     Ok(())
 }

@@ -1,0 +1,797 @@
+//! `pyloop.Future`: asyncio's Future, native.
+//!
+//! The state is an atomic (pending, cancelled, finished) so `done()` and
+//! `cancelled()` never borrow anything; the objects a future holds live in a
+//! `GilCell`. Behaviour, messages and the private attributes asyncio's own
+//! helpers read (`_state`, `_result`, `_callbacks`, ...) follow CPython's C
+//! `_asyncio.Future`, the one `asyncio.Future` is.
+//!
+//! Construction happens in `__init__` (see slots.rs), as in C, so Python
+//! subclasses can call `super().__init__(loop=...)`.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::{PyTraverseError, PyVisit};
+
+use crate::errors::{CancelledError, InvalidStateError, NOT_INITIALIZED};
+use crate::gil_cell::GilCell;
+use crate::imports::{
+    creation_stack, future_repr_info, generic_alias, get_event_loop, repr_from_info,
+};
+use crate::loop_::Loop;
+
+pub(crate) const PENDING: u8 = 0;
+pub(crate) const CANCELLED: u8 = 1;
+pub(crate) const FINISHED: u8 = 2;
+
+/// Everything a future refers to; `None`/empty until set.
+#[derive(Default)]
+pub(crate) struct FutureCore {
+    loop_: Option<Py<PyAny>>,
+    result: Option<Py<PyAny>>,
+    exception: Option<Py<PyAny>>,
+    exception_tb: Option<Py<PyAny>>,
+    /// Done callbacks with the context each runs in.
+    callbacks: Vec<(Py<PyAny>, Py<PyAny>)>,
+    cancel_message: Option<Py<PyAny>>,
+    /// The CancelledError a task's coroutine raised, re-raised by result().
+    cancelled_exc: Option<Py<PyAny>>,
+    source_traceback: Option<Py<PyAny>>,
+}
+
+impl FutureCore {
+    fn objects(&self) -> impl Iterator<Item = &Py<PyAny>> {
+        [
+            &self.loop_,
+            &self.result,
+            &self.exception,
+            &self.exception_tb,
+            &self.cancel_message,
+            &self.cancelled_exc,
+            &self.source_traceback,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.callbacks.iter().flat_map(|(cb, ctx)| [cb, ctx]))
+    }
+}
+
+#[pyclass(frozen, subclass, weakref, module = "pyloop._pyloop")]
+pub struct Future {
+    state: AtomicU8,
+    /// `_asyncio_future_blocking`: set by `__await__` when it yields the
+    /// future, cleared by the task that accepted it.
+    blocking: AtomicBool,
+    /// An exception was set and nobody has looked at it yet.
+    log_traceback: AtomicBool,
+    /// The loop is pyloop's with its native `call_soon`: done callbacks are
+    /// queued without a Python-level method call.
+    native_loop: AtomicBool,
+    core: GilCell<FutureCore>,
+}
+
+impl Future {
+    /// An uninitialised future; `init` makes it usable.
+    pub(crate) fn empty() -> Self {
+        Self {
+            state: AtomicU8::new(PENDING),
+            blocking: AtomicBool::new(false),
+            log_traceback: AtomicBool::new(false),
+            native_loop: AtomicBool::new(false),
+            core: GilCell::new(FutureCore::default()),
+        }
+    }
+
+    /// `Future.__init__(*, loop=None)`.
+    pub(crate) fn init(&self, py: Python<'_>, loop_: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let loop_ = match loop_ {
+            Some(l) if !l.is_none() => l,
+            _ => get_event_loop(py)?.call0()?,
+        };
+        let native = Loop::has_native_call_soon(&loop_)?;
+        let debug = match loop_.downcast::<Loop>() {
+            Ok(native) => native.get().debug_enabled(),
+            Err(_) => loop_.call_method0(intern!(py, "get_debug"))?.is_truthy()?,
+        };
+        let source_traceback = if debug {
+            Some(creation_stack(py)?)
+        } else {
+            None
+        };
+        let fresh = FutureCore {
+            loop_: Some(loop_.unbind()),
+            source_traceback,
+            ..FutureCore::default()
+        };
+        let old = self.core.with(py, |c| std::mem::replace(c, fresh))?;
+        drop(old);
+        self.state.store(PENDING, Ordering::Release);
+        self.blocking.store(false, Ordering::Relaxed);
+        self.log_traceback.store(false, Ordering::Relaxed);
+        self.native_loop.store(native, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state() != PENDING
+    }
+
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.blocking.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_blocking(&self, blocking: bool) {
+        self.blocking.store(blocking, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clear_log_traceback(&self) {
+        self.log_traceback.store(false, Ordering::Relaxed);
+    }
+
+    /// The future's loop; RuntimeError before `__init__`.
+    pub(crate) fn loop_obj<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.core
+            .with(py, |c| c.loop_.as_ref().map(|l| l.clone_ref(py)))?
+            .map(|l| l.into_bound(py))
+            .ok_or_else(|| PyRuntimeError::new_err(NOT_INITIALIZED))
+    }
+
+    /// True if the future finished with a result (not an exception).
+    pub(crate) fn has_result(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.state() == FINISHED && self.core.with(py, |c| c.exception.is_none())?)
+    }
+
+    /// `loop.call_soon(callback, *arg, context=context)`, natively when the
+    /// loop's `call_soon` is pyloop's own.
+    pub(crate) fn call_soon(
+        &self,
+        loop_: &Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        arg: Option<Bound<'_, PyAny>>,
+        context: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = loop_.py();
+        if self.native_loop.load(Ordering::Relaxed) {
+            // SAFETY: `native_loop` is only set for an instance of `Loop`.
+            let native = unsafe { loop_.downcast_unchecked::<Loop>() };
+            let args = match arg {
+                Some(arg) => PyTuple::new(py, [arg])?,
+                None => PyTuple::empty(py),
+            };
+            Loop::call_soon(native, callback, &args, Some(context.clone()))?;
+        } else {
+            let mut args = vec![callback];
+            args.extend(arg);
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "context"), context)?;
+            loop_.call_method(
+                intern!(py, "call_soon"),
+                PyTuple::new(py, args)?,
+                Some(&kwargs),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Queues every done callback with the future as argument.
+    fn schedule_callbacks(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let (loop_, callbacks) = this.core.with(py, |c| {
+            let loop_ = c.loop_.as_ref().map(|l| l.clone_ref(py));
+            (loop_, std::mem::take(&mut c.callbacks))
+        })?;
+        let Some(loop_) = loop_ else {
+            return Ok(());
+        };
+        let loop_ = loop_.into_bound(py);
+        for (callback, context) in callbacks {
+            let (callback, context) = (callback.into_bound(py), context.into_bound(py));
+            this.call_soon(&loop_, callback, Some(slf.clone().into_any()), &context)?;
+        }
+        Ok(())
+    }
+
+    fn ensure_init(&self, py: Python<'_>) -> PyResult<()> {
+        self.loop_obj(py).map(drop)
+    }
+
+    fn check_pending(&self, py: Python<'_>) -> PyResult<()> {
+        self.ensure_init(py)?;
+        if self.is_done() {
+            return Err(InvalidStateError::new_err("invalid state"));
+        }
+        Ok(())
+    }
+
+    /// Finishes with `result` (the caller checked the state).
+    pub(crate) fn finish_with_result(
+        slf: &Bound<'_, Self>,
+        result: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let old = this.core.with(py, |c| c.result.replace(result.unbind()))?;
+        drop(old);
+        this.state.store(FINISHED, Ordering::Release);
+        Self::schedule_callbacks(slf)
+    }
+
+    /// Finishes with `exception`, already checked to be an exception
+    /// instance (the caller checked the state).
+    pub(crate) fn finish_with_exception(
+        slf: &Bound<'_, Self>,
+        exception: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        // SAFETY: an exception instance; returns a new reference or NULL.
+        let tb = unsafe {
+            Bound::from_owned_ptr_or_opt(py, ffi::PyException_GetTraceback(exception.as_ptr()))
+        };
+        let old = this.core.with(py, |c| {
+            (
+                c.exception.replace(exception.unbind()),
+                std::mem::replace(&mut c.exception_tb, tb.map(Bound::unbind)),
+            )
+        })?;
+        drop(old);
+        this.state.store(FINISHED, Ordering::Release);
+        Self::schedule_callbacks(slf)?;
+        this.log_traceback.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `Future.cancel`: also the base a task calls once its coroutine ended.
+    pub(crate) fn cancel_future(
+        slf: &Bound<'_, Self>,
+        msg: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let py = slf.py();
+        let this = slf.get();
+        this.ensure_init(py)?;
+        this.log_traceback.store(false, Ordering::Relaxed);
+        if this.is_done() {
+            return Ok(false);
+        }
+        let old = this.core.with(py, |c| {
+            std::mem::replace(&mut c.cancel_message, msg.map(Bound::unbind))
+        })?;
+        drop(old);
+        this.state.store(CANCELLED, Ordering::Release);
+        Self::schedule_callbacks(slf)?;
+        Ok(true)
+    }
+
+    /// Keeps the CancelledError a task's coroutine raised, for result().
+    pub(crate) fn set_cancelled_exc(&self, py: Python<'_>, exc: Bound<'_, PyAny>) -> PyResult<()> {
+        let old = self
+            .core
+            .with(py, |c| c.cancelled_exc.replace(exc.unbind()))?;
+        drop(old);
+        Ok(())
+    }
+
+    pub(crate) fn cancel_message<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(self
+            .core
+            .with(py, |c| c.cancel_message.as_ref().map(|m| m.clone_ref(py)))?
+            .map(|m| m.into_bound(py)))
+    }
+
+    pub(crate) fn set_cancel_message(
+        &self,
+        py: Python<'_>,
+        msg: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let old = self.core.with(py, |c| {
+            std::mem::replace(&mut c.cancel_message, msg.map(Bound::unbind))
+        })?;
+        drop(old);
+        Ok(())
+    }
+
+    /// The CancelledError to raise for a cancelled future.
+    pub(crate) fn make_cancelled_error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (saved, msg) = self.core.with(py, |c| {
+            let msg = c.cancel_message.as_ref().map(|m| m.clone_ref(py));
+            (c.cancelled_exc.take(), msg)
+        })?;
+        if let Some(saved) = saved {
+            return Ok(saved.into_bound(py));
+        }
+        let error = match msg {
+            Some(msg) if !msg.is_none(py) => CancelledError::new_err((msg,)),
+            _ => CancelledError::new_err(()),
+        };
+        Ok(error.into_value(py).into_bound(py).into_any())
+    }
+
+    /// `result()`: the value, or the error it stands for.
+    pub(crate) fn result_of<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.state() {
+            CANCELLED => Err(PyErr::from_value(self.make_cancelled_error(py)?)),
+            FINISHED => {
+                self.log_traceback.store(false, Ordering::Relaxed);
+                let (result, exception, tb) = self.core.with(py, |c| {
+                    (
+                        c.result.as_ref().map(|r| r.clone_ref(py)),
+                        c.exception.as_ref().map(|e| e.clone_ref(py)),
+                        c.exception_tb.as_ref().map(|t| t.clone_ref(py)),
+                    )
+                })?;
+                if let Some(exception) = exception {
+                    let exception = exception.into_bound(py);
+                    if let Some(tb) = tb {
+                        exception.setattr(intern!(py, "__traceback__"), tb)?;
+                    }
+                    return Err(PyErr::from_value(exception));
+                }
+                Ok(result.map_or_else(|| py.None().into_bound(py), |r| r.into_bound(py)))
+            }
+            _ => Err(InvalidStateError::new_err("Result is not set.")),
+        }
+    }
+
+    /// Adds a done callback, or schedules it at once if the future is done.
+    pub(crate) fn add_callback(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        context: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let loop_ = this.loop_obj(py)?;
+        if this.is_done() {
+            return this.call_soon(&loop_, callback, Some(slf.clone().into_any()), &context);
+        }
+        this.core.with(py, |c| {
+            c.callbacks.push((callback.unbind(), context.unbind()))
+        })
+    }
+}
+
+/// `obj` as a Future when its type is exactly `Future` or `Task`: only then
+/// may a task skip the Python-level methods (a subclass may override them).
+pub(crate) fn exact_native<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, Future>> {
+    let py = obj.py();
+    let ty = obj.get_type();
+    if ty.is(py.get_type::<Future>()) || ty.is(py.get_type::<crate::task::Task>()) {
+        // SAFETY: the type check above.
+        Some(unsafe { obj.downcast_unchecked::<Future>() })
+    } else {
+        None
+    }
+}
+
+/// `contextvars.copy_context()`.
+pub(crate) fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the GIL is held; a new reference or NULL with an error set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
+}
+
+fn is_exception_instance(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type check on a live object.
+    unsafe { ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0 }
+}
+
+#[pymethods]
+impl Future {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn py_new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        Self::empty()
+    }
+
+    fn done(&self) -> bool {
+        self.is_done()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.state() == CANCELLED
+    }
+
+    fn get_loop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.loop_obj(py)
+    }
+
+    #[getter]
+    fn _loop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(self
+            .core
+            .with(py, |c| c.loop_.as_ref().map(|l| l.clone_ref(py)))?
+            .map(|l| l.into_bound(py)))
+    }
+
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.result_of(py)
+    }
+
+    fn exception<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.state() {
+            CANCELLED => Err(PyErr::from_value(self.make_cancelled_error(py)?)),
+            FINISHED => {
+                self.log_traceback.store(false, Ordering::Relaxed);
+                Ok(self
+                    .core
+                    .with(py, |c| c.exception.as_ref().map(|e| e.clone_ref(py)))?
+                    .map(|e| e.into_bound(py)))
+            }
+            _ => Err(InvalidStateError::new_err("Exception is not set.")),
+        }
+    }
+
+    fn set_result(slf: &Bound<'_, Self>, result: Bound<'_, PyAny>) -> PyResult<()> {
+        slf.get().check_pending(slf.py())?;
+        Self::finish_with_result(slf, result)
+    }
+
+    fn set_exception(slf: &Bound<'_, Self>, exception: Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        slf.get().check_pending(py)?;
+        let exception = if exception.is_instance_of::<PyType>()
+            // SAFETY: a type check on a live object.
+            && unsafe { ffi::PyExceptionClass_Check(exception.as_ptr()) } != 0
+        {
+            let made = exception.call0()?;
+            if !is_exception_instance(&made) {
+                return Err(PyTypeError::new_err(
+                    "exception must be an exception instance",
+                ));
+            }
+            made
+        } else {
+            exception
+        };
+        if !is_exception_instance(&exception) {
+            return Err(PyTypeError::new_err("invalid exception object"));
+        }
+        if exception.get_type().is(py.get_type::<PyStopIteration>()) {
+            return Err(PyTypeError::new_err(
+                "StopIteration interacts badly with generators and cannot be raised into a Future",
+            ));
+        }
+        Self::finish_with_exception(slf, exception)
+    }
+
+    #[pyo3(signature = (msg = None))]
+    fn cancel(slf: &Bound<'_, Self>, msg: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
+        Self::cancel_future(slf, msg)
+    }
+
+    #[pyo3(signature = (r#fn, *, context = None))]
+    fn add_done_callback(
+        slf: &Bound<'_, Self>,
+        r#fn: Bound<'_, PyAny>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let context = match context {
+            Some(ctx) if !ctx.is_none() => ctx,
+            _ => copy_context(slf.py())?,
+        };
+        Self::add_callback(slf, r#fn, context)
+    }
+
+    /// Removes every registration of `fn`; returns how many there were.
+    fn remove_done_callback(&self, py: Python<'_>, r#fn: Bound<'_, PyAny>) -> PyResult<usize> {
+        self.ensure_init(py)?;
+        let callbacks = self.core.with(py, |c| std::mem::take(&mut c.callbacks))?;
+        let mut kept = Vec::with_capacity(callbacks.len());
+        let mut removed = 0;
+        let mut failure = None;
+        for (callback, context) in callbacks {
+            let matches = failure.is_none() && {
+                let cb = callback.bind(py);
+                cb.is(&r#fn)
+                    || cb.eq(&r#fn).unwrap_or_else(|e| {
+                        failure = Some(e);
+                        false
+                    })
+            };
+            if matches {
+                removed += 1;
+            } else {
+                kept.push((callback, context));
+            }
+        }
+        // Callbacks added while the comparisons ran go after the kept ones.
+        self.core.with(py, |c| {
+            kept.append(&mut c.callbacks);
+            c.callbacks = kept;
+        })?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(removed),
+        }
+    }
+
+    fn __await__(slf: &Bound<'_, Self>) -> PyResult<FutureIter> {
+        Ok(FutureIter {
+            future: GilCell::new(Some(slf.clone().unbind())),
+        })
+    }
+
+    fn __iter__(slf: &Bound<'_, Self>) -> PyResult<FutureIter> {
+        Self::__await__(slf)
+    }
+
+    /// asyncio's `__del__` checks, for Python subclasses: their type gets
+    /// CPython's generic finalizer, which calls this method.
+    fn __del__(slf: &Bound<'_, Self>) -> PyResult<()> {
+        match slf.downcast::<crate::task::Task>() {
+            Ok(task) => crate::task::Task::finalize(task),
+            Err(_) => Self::finalize(slf),
+        }
+    }
+
+    fn _make_cancelled_error<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.make_cancelled_error(py)
+    }
+
+    #[getter(_asyncio_future_blocking)]
+    fn get_asyncio_future_blocking_attr(&self) -> bool {
+        self.is_blocking()
+    }
+
+    #[setter(_asyncio_future_blocking)]
+    fn set_asyncio_future_blocking_attr(&self, value: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyAttributeError::new_err("cannot delete attribute"))?;
+        self.set_blocking(value.is_truthy()?);
+        Ok(())
+    }
+
+    #[getter(_log_traceback)]
+    fn get_log_traceback_attr(&self) -> bool {
+        self.log_traceback.load(Ordering::Relaxed)
+    }
+
+    #[setter(_log_traceback)]
+    fn set_log_traceback_attr(&self, value: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let value = value.ok_or_else(|| PyAttributeError::new_err("cannot delete attribute"))?;
+        if value.is_truthy()? {
+            return Err(PyValueError::new_err(
+                "_log_traceback can only be set to False",
+            ));
+        }
+        self.log_traceback.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    #[getter]
+    fn _state(&self) -> &'static str {
+        match self.state() {
+            CANCELLED => "CANCELLED",
+            FINISHED => "FINISHED",
+            _ => "PENDING",
+        }
+    }
+
+    #[getter]
+    fn _result(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.core
+            .with(py, |c| c.result.as_ref().map(|r| r.clone_ref(py)))
+    }
+
+    #[getter]
+    fn _exception(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.core
+            .with(py, |c| c.exception.as_ref().map(|e| e.clone_ref(py)))
+    }
+
+    #[getter]
+    fn _source_traceback(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.core
+            .with(py, |c| c.source_traceback.as_ref().map(|t| t.clone_ref(py)))
+    }
+
+    #[getter(_cancel_message)]
+    fn get_cancel_message_attr<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.cancel_message(py)
+    }
+
+    #[setter(_cancel_message)]
+    fn set_cancel_message_attr(
+        &self,
+        py: Python<'_>,
+        value: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.set_cancel_message(py, value)
+    }
+
+    /// `(callback, context)` pairs, as asyncio's repr helpers read them.
+    #[getter]
+    fn _callbacks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let pairs = self.core.with(py, |c| {
+            c.callbacks
+                .iter()
+                .map(|(cb, ctx)| (cb.clone_ref(py), ctx.clone_ref(py)))
+                .collect::<Vec<_>>()
+        })?;
+        PyList::new(py, pairs)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        repr_from_info(slf.as_any(), future_repr_info(slf.py())?)
+    }
+
+    #[classmethod]
+    fn __class_getitem__<'py>(
+        cls: &Bound<'py, PyType>,
+        item: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        generic_alias(cls.py())?.call1((cls, item))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(core) = self.core.peek() {
+            for obj in core.objects() {
+                visit.call(obj)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        Python::with_gil(|py| {
+            if let Ok(core) = self.core.with(py, std::mem::take) {
+                drop(core);
+            }
+        });
+    }
+}
+
+impl Future {
+    /// `__del__`: "exception was never retrieved", through the loop's
+    /// exception handler (called from the type's tp_finalize).
+    pub(crate) fn finalize(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        if !this.log_traceback.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let (loop_, exception, tb) = this.core.with(py, |c| {
+            (
+                c.loop_.as_ref().map(|l| l.clone_ref(py)),
+                c.exception.as_ref().map(|e| e.clone_ref(py)),
+                c.source_traceback.as_ref().map(|t| t.clone_ref(py)),
+            )
+        })?;
+        let Some(loop_) = loop_ else {
+            return Ok(());
+        };
+        let class = slf.get_type().name()?;
+        let context = PyDict::new(py);
+        context.set_item("message", format!("{class} exception was never retrieved"))?;
+        context.set_item("exception", exception)?;
+        context.set_item("future", slf)?;
+        if let Some(tb) = tb {
+            context.set_item("source_traceback", tb)?;
+        }
+        loop_.call_method1(py, intern!(py, "call_exception_handler"), (context,))?;
+        Ok(())
+    }
+}
+
+use pyo3::exceptions::PyAttributeError;
+
+/// The iterator `await future` drives: yields the future once while it is
+/// pending, then returns its result (or raises its error).
+#[pyclass(frozen, module = "pyloop._pyloop")]
+pub struct FutureIter {
+    future: GilCell<Option<Py<Future>>>,
+}
+
+impl FutureIter {
+    fn next<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(future) = self
+            .future
+            .with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))?
+        else {
+            return Err(PyStopIteration::new_err(()));
+        };
+        let future = future.into_bound(py);
+        let fut = future.get();
+        if !fut.is_done() {
+            if !fut.is_blocking() {
+                fut.set_blocking(true);
+                return Ok(Some(future.into_any()));
+            }
+            return Err(PyRuntimeError::new_err("await wasn't used with future"));
+        }
+        let released = self.future.with(py, Option::take)?;
+        drop(released);
+        let result = fut.result_of(py)?;
+        Err(PyStopIteration::new_err((result.unbind(),)))
+    }
+}
+
+#[pymethods]
+impl FutureIter {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.next(py)
+    }
+
+    #[pyo3(signature = (_value = None))]
+    fn send<'py>(
+        &self,
+        py: Python<'py>,
+        _value: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.next(py)
+    }
+
+    /// Raises the given exception at the `await` (as C asyncio's iterator).
+    #[pyo3(signature = (typ, val = None, tb = None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: Bound<'_, PyAny>,
+        val: Option<Bound<'_, PyAny>>,
+        tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let released = self.future.with(py, Option::take)?;
+        drop(released);
+        let exc = if is_exception_instance(&typ) {
+            if val.as_ref().is_some_and(|v| !v.is_none()) {
+                return Err(PyTypeError::new_err(
+                    "instance exception may not have a separate value",
+                ));
+            }
+            typ
+        } else if typ.is_instance_of::<PyType>()
+            // SAFETY: a type check on a live object.
+            && unsafe { ffi::PyExceptionClass_Check(typ.as_ptr()) } != 0
+        {
+            match val {
+                Some(v) if is_exception_instance(&v) => v,
+                Some(v) if !v.is_none() => typ.call1((v,))?,
+                _ => typ.call0()?,
+            }
+        } else {
+            return Err(PyTypeError::new_err(
+                "exceptions must be classes deriving BaseException",
+            ));
+        };
+        if let Some(tb) = tb.filter(|t| !t.is_none()) {
+            exc.setattr(intern!(py, "__traceback__"), tb)?;
+        }
+        Err(PyErr::from_value(exc))
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let released = self.future.with(py, Option::take)?;
+        drop(released);
+        Ok(())
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(Some(future)) = self.future.peek() {
+            visit.call(future)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        Python::with_gil(|py| {
+            if let Ok(future) = self.future.with(py, Option::take) {
+                drop(future);
+            }
+        });
+    }
+}
