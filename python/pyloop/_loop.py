@@ -22,7 +22,7 @@ from . import _compat
 from ._asyncgens import AsyncGenMixin
 from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
-from ._pyloop import Future, Task
+from ._pyloop import Future, Task, _new_task
 from ._pyloop import Loop as _NativeLoop
 from ._sock import SockMixin
 
@@ -248,7 +248,11 @@ class Loop(
             raise TypeError(f"create_task() got an unexpected keyword argument {unexpected!r}")
         factory = self._task_factory
         if factory is None:
-            task = Task(coro, loop=self, name=name, context=context, **kwargs)
+            task = (
+                _new_task(self, coro, name, context)
+                if not kwargs
+                else Task(coro, loop=self, name=name, context=context, **kwargs)
+            )
         else:
             if context is not None:
                 kwargs["context"] = context

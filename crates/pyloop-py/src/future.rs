@@ -9,7 +9,7 @@
 //! Construction happens in `__init__` (see slots.rs), as in C, so Python
 //! subclasses can call `super().__init__(loop=...)`.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -23,11 +23,32 @@ use crate::gil_cell::GilCell;
 use crate::imports::{
     creation_stack, future_repr_info, generic_alias, get_event_loop, repr_from_info,
 };
+use crate::handle::Callback;
 use crate::loop_::Loop;
+use crate::task::{Task, TaskWakeup};
 
 pub(crate) const PENDING: u8 = 0;
 pub(crate) const CANCELLED: u8 = 1;
 pub(crate) const FINISHED: u8 = 2;
+
+/// A done callback.
+enum DoneCallback {
+    /// `func(future)` in `context`.
+    Call { func: Py<PyAny>, context: Py<PyAny> },
+    /// A native task waiting on this future (runs in the task's context).
+    Wakeup { task: Py<Task> },
+}
+
+impl DoneCallback {
+    /// Each reference held, once (what `__traverse__` visits).
+    fn objects(&self) -> impl Iterator<Item = &Py<PyAny>> {
+        let pair = match self {
+            Self::Call { func, context } => [Some(func), Some(context)],
+            Self::Wakeup { task } => [Some(task.as_any()), None],
+        };
+        pair.into_iter().flatten()
+    }
+}
 
 /// Everything a future refers to; `None`/empty until set.
 #[derive(Default)]
@@ -36,8 +57,7 @@ pub(crate) struct FutureCore {
     result: Option<Py<PyAny>>,
     exception: Option<Py<PyAny>>,
     exception_tb: Option<Py<PyAny>>,
-    /// Done callbacks with the context each runs in.
-    callbacks: Vec<(Py<PyAny>, Py<PyAny>)>,
+    callbacks: Vec<DoneCallback>,
     cancel_message: Option<Py<PyAny>>,
     /// The CancelledError a task's coroutine raised, re-raised by result().
     cancelled_exc: Option<Py<PyAny>>,
@@ -57,7 +77,7 @@ impl FutureCore {
         ]
         .into_iter()
         .flatten()
-        .chain(self.callbacks.iter().flat_map(|(cb, ctx)| [cb, ctx]))
+        .chain(self.callbacks.iter().flat_map(DoneCallback::objects))
     }
 }
 
@@ -150,6 +170,18 @@ impl Future {
         Ok(self.state() == FINISHED && self.core.with(py, |c| c.exception.is_none())?)
     }
 
+    /// The loop as pyloop's native `Loop`, when its `call_soon` is the native
+    /// one (then tasks and futures queue native handles directly).
+    pub(crate) fn native_loop<'a, 'py>(
+        &self,
+        loop_: &'a Bound<'py, PyAny>,
+    ) -> Option<&'a Bound<'py, Loop>> {
+        // SAFETY: `native_loop` is only set for an instance of `Loop`.
+        self.native_loop
+            .load(Ordering::Relaxed)
+            .then(|| unsafe { loop_.downcast_unchecked::<Loop>() })
+    }
+
     /// `loop.call_soon(callback, *arg, context=context)`, natively when the
     /// loop's `call_soon` is pyloop's own.
     pub(crate) fn call_soon(
@@ -160,9 +192,7 @@ impl Future {
         context: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let py = loop_.py();
-        if self.native_loop.load(Ordering::Relaxed) {
-            // SAFETY: `native_loop` is only set for an instance of `Loop`.
-            let native = unsafe { loop_.downcast_unchecked::<Loop>() };
+        if let Some(native) = self.native_loop(loop_) {
             let args = match arg {
                 Some(arg) => PyTuple::new(py, [arg])?,
                 None => PyTuple::empty(py),
@@ -194,11 +224,38 @@ impl Future {
             return Ok(());
         };
         let loop_ = loop_.into_bound(py);
-        for (callback, context) in callbacks {
-            let (callback, context) = (callback.into_bound(py), context.into_bound(py));
-            this.call_soon(&loop_, callback, Some(slf.clone().into_any()), &context)?;
+        for callback in callbacks {
+            match callback {
+                DoneCallback::Call { func, context } => {
+                    let (func, context) = (func.into_bound(py), context.into_bound(py));
+                    this.call_soon(&loop_, func, Some(slf.clone().into_any()), &context)?;
+                }
+                DoneCallback::Wakeup { task } => {
+                    Self::schedule_wakeup(slf, &loop_, task.into_bound(py))?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Queues `task`'s wake-up for this (done) future.
+    fn schedule_wakeup(
+        slf: &Bound<'_, Self>,
+        loop_: &Bound<'_, PyAny>,
+        task: Bound<'_, Task>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let context = task.get().context(py)?;
+        if let Some(native) = this.native_loop(loop_) {
+            let wakeup = Callback::Wakeup {
+                task: task.unbind(),
+                future: slf.clone().into_any().unbind(),
+            };
+            return Loop::call_soon_native(native, wakeup, context);
+        }
+        let wakeup = Bound::new(py, TaskWakeup::new(task.unbind()))?.into_any();
+        this.call_soon(loop_, wakeup, Some(slf.clone().into_any()), &context)
     }
 
     fn ensure_init(&self, py: Python<'_>) -> PyResult<()> {
@@ -358,17 +415,38 @@ impl Future {
             return this.call_soon(&loop_, callback, Some(slf.clone().into_any()), &context);
         }
         this.core.with(py, |c| {
-            c.callbacks.push((callback.unbind(), context.unbind()))
+            c.callbacks.push(DoneCallback::Call {
+                func: callback.unbind(),
+                context: context.unbind(),
+            });
         })
     }
+
+    /// Adds a native task's wake-up, or schedules it if the future is done.
+    pub(crate) fn add_wakeup(slf: &Bound<'_, Self>, task: &Bound<'_, Task>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let loop_ = this.loop_obj(py)?;
+        if this.is_done() {
+            return Self::schedule_wakeup(slf, &loop_, task.clone());
+        }
+        let task = task.clone().unbind();
+        this.core
+            .with(py, |c| c.callbacks.push(DoneCallback::Wakeup { task }))
+    }
 }
+
+/// The `Future` and `Task` type objects, recorded when the module loads
+/// (cheaper to compare against than PyO3's lazy type lookup).
+pub(crate) static FUTURE_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+pub(crate) static TASK_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
 
 /// `obj` as a Future when its type is exactly `Future` or `Task`: only then
 /// may a task skip the Python-level methods (a subclass may override them).
 pub(crate) fn exact_native<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, Future>> {
-    let py = obj.py();
-    let ty = obj.get_type();
-    if ty.is(py.get_type::<Future>()) || ty.is(py.get_type::<crate::task::Task>()) {
+    // SAFETY: reading the type of a live object.
+    let ty = unsafe { ffi::Py_TYPE(obj.as_ptr()) };
+    if ty == FUTURE_TYPE.load(Ordering::Relaxed) || ty == TASK_TYPE.load(Ordering::Relaxed) {
         // SAFETY: the type check above.
         Some(unsafe { obj.downcast_unchecked::<Future>() })
     } else {
@@ -491,19 +569,23 @@ impl Future {
         let mut kept = Vec::with_capacity(callbacks.len());
         let mut removed = 0;
         let mut failure = None;
-        for (callback, context) in callbacks {
-            let matches = failure.is_none() && {
-                let cb = callback.bind(py);
-                cb.is(&r#fn)
-                    || cb.eq(&r#fn).unwrap_or_else(|e| {
-                        failure = Some(e);
-                        false
-                    })
-            };
+        for callback in callbacks {
+            let matches = failure.is_none()
+                && match &callback {
+                    DoneCallback::Call { func, .. } => {
+                        let cb = func.bind(py);
+                        cb.is(&r#fn)
+                            || cb.eq(&r#fn).unwrap_or_else(|e| {
+                                failure = Some(e);
+                                false
+                            })
+                    }
+                    DoneCallback::Wakeup { .. } => false,
+                };
             if matches {
                 removed += 1;
             } else {
-                kept.push((callback, context));
+                kept.push(callback);
             }
         }
         // Callbacks added while the comparisons ran go after the kept ones.
@@ -613,13 +695,31 @@ impl Future {
     /// `(callback, context)` pairs, as asyncio's repr helpers read them.
     #[getter]
     fn _callbacks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let pairs = self.core.with(py, |c| {
+        let entries = self.core.with(py, |c| {
             c.callbacks
                 .iter()
-                .map(|(cb, ctx)| (cb.clone_ref(py), ctx.clone_ref(py)))
+                .map(|cb| match cb {
+                    DoneCallback::Call { func, context } => {
+                        (Some(func.clone_ref(py)), None, Some(context.clone_ref(py)))
+                    }
+                    DoneCallback::Wakeup { task } => (None, Some(task.clone_ref(py)), None),
+                })
                 .collect::<Vec<_>>()
         })?;
-        PyList::new(py, pairs)
+        let list = PyList::empty(py);
+        for entry in entries {
+            let pair = match entry {
+                (Some(func), _, Some(context)) => PyTuple::new(py, [func, context])?,
+                (_, Some(task), _) => {
+                    let context = task.bind(py).get().context(py)?;
+                    let wakeup = Bound::new(py, TaskWakeup::new(task))?.into_any();
+                    PyTuple::new(py, [wakeup, context])?
+                }
+                _ => continue,
+            };
+            list.append(pair)?;
+        }
+        Ok(list)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -693,27 +793,76 @@ pub struct FutureIter {
     future: GilCell<Option<Py<Future>>>,
 }
 
+/// What one resumption of `await future` gives.
+enum Resumed<'py> {
+    Yield(Bound<'py, PyAny>),
+    Return(Bound<'py, PyAny>),
+}
+
 impl FutureIter {
-    fn next<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(future) = self
-            .future
-            .with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))?
-        else {
-            return Err(PyStopIteration::new_err(()));
+    fn resume<'py>(&self, py: Python<'py>) -> PyResult<Resumed<'py>> {
+        let Some(future) = self.future.with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))? else {
+            return Ok(Resumed::Return(py.None().into_bound(py)));
         };
         let future = future.into_bound(py);
         let fut = future.get();
         if !fut.is_done() {
             if !fut.is_blocking() {
                 fut.set_blocking(true);
-                return Ok(Some(future.into_any()));
+                return Ok(Resumed::Yield(future.into_any()));
             }
             return Err(PyRuntimeError::new_err("await wasn't used with future"));
         }
         let released = self.future.with(py, Option::take)?;
         drop(released);
-        let result = fut.result_of(py)?;
-        Err(PyStopIteration::new_err((result.unbind(),)))
+        fut.result_of(py).map(Resumed::Return)
+    }
+
+    fn next<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.resume(py)? {
+            Resumed::Yield(future) => Ok(Some(future)),
+            Resumed::Return(value) => Err(PyStopIteration::new_err((value.unbind(),))),
+        }
+    }
+}
+
+/// The `am_send` slot: how a coroutine resumes `await future` without the
+/// StopIteration object `__next__` would have to raise for the result.
+///
+/// SAFETY: CPython calls it with the GIL held, a live `FutureIter` and a
+/// valid `result` pointer.
+pub(crate) unsafe extern "C" fn future_iter_send(
+    iter: *mut ffi::PyObject,
+    _arg: *mut ffi::PyObject,
+    result: *mut *mut ffi::PyObject,
+) -> ffi::PySendResult {
+    // SAFETY: see above.
+    let py = unsafe { Python::assume_gil_acquired() };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the slot is only installed on FutureIter.
+        let iter = unsafe { Bound::from_borrowed_ptr(py, iter).downcast_into_unchecked::<FutureIter>() };
+        iter.get().resume(py)
+    }));
+    let outcome = outcome.unwrap_or_else(|_| {
+        Err(pyo3::panic::PanicException::new_err("panic while resuming a future"))
+    });
+    match outcome {
+        Ok(Resumed::Yield(value)) => {
+            // SAFETY: `result` is a valid out-pointer; we hand over a reference.
+            unsafe { *result = value.into_ptr() };
+            ffi::PySendResult::PYGEN_NEXT
+        }
+        Ok(Resumed::Return(value)) => {
+            // SAFETY: as above.
+            unsafe { *result = value.into_ptr() };
+            ffi::PySendResult::PYGEN_RETURN
+        }
+        Err(err) => {
+            err.restore(py);
+            // SAFETY: as above; NULL with an error set.
+            unsafe { *result = std::ptr::null_mut() };
+            ffi::PySendResult::PYGEN_ERROR
+        }
     }
 }
 

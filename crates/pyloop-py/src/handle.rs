@@ -20,10 +20,75 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyTuple};
 use crate::gil_cell::GilCell;
 use crate::imports::{creation_stack, format_callback};
 use crate::loop_::Loop;
+use crate::task::{Task, TaskStep, TaskWakeup};
 
-struct Callback {
-    func: Py<PyAny>,
-    args: Py<PyTuple>,
+/// What a handle runs.
+pub(crate) enum Callback {
+    /// `func(*args)`.
+    Call { func: Py<PyAny>, args: Py<PyTuple> },
+    /// A native task's next step, with the exception to throw in, if any:
+    /// run without a Python-level callable in between.
+    Step {
+        task: Py<Task>,
+        exc: Option<Py<PyAny>>,
+    },
+    /// A native task's wake-up: the future it waited on is done.
+    Wakeup { task: Py<Task>, future: Py<PyAny> },
+}
+
+impl Callback {
+    fn clone_ref(&self, py: Python<'_>) -> Self {
+        match self {
+            Self::Call { func, args } => Self::Call {
+                func: func.clone_ref(py),
+                args: args.clone_ref(py),
+            },
+            Self::Step { task, exc } => Self::Step {
+                task: task.clone_ref(py),
+                exc: exc.as_ref().map(|e| e.clone_ref(py)),
+            },
+            Self::Wakeup { task, future } => Self::Wakeup {
+                task: task.clone_ref(py),
+                future: future.clone_ref(py),
+            },
+        }
+    }
+
+    /// The callable and arguments this stands for, as asyncio would show
+    /// them (reprs, `_callback`, error reports).
+    fn parts<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        Ok(match self {
+            Self::Call { func, args } => (func.bind(py).clone(), args.bind(py).clone()),
+            Self::Step { task, exc } => (
+                Bound::new(py, TaskStep::new(task.clone_ref(py), exc.as_ref().map(|e| e.clone_ref(py))))?
+                    .into_any(),
+                PyTuple::empty(py),
+            ),
+            Self::Wakeup { task, future } => (
+                Bound::new(py, TaskWakeup::new(task.clone_ref(py)))?.into_any(),
+                PyTuple::new(py, [future.bind(py)])?,
+            ),
+        })
+    }
+
+    /// Drops the references as direct decrefs, without PyO3's "is the GIL
+    /// held?" check that dropping a Py pays.
+    fn release(self, py: Python<'_>) {
+        match self {
+            Self::Call { func, args } => {
+                drop(func.into_bound(py));
+                drop(args.into_bound(py));
+            }
+            Self::Step { task, exc } => {
+                drop(task.into_bound(py));
+                drop(exc.map(|e| e.into_bound(py)));
+            }
+            Self::Wakeup { task, future } => {
+                drop(task.into_bound(py));
+                drop(future.into_bound(py));
+            }
+        }
+    }
 }
 
 /// What asyncio keeps on a handle in debug mode.
@@ -67,6 +132,19 @@ impl Handle {
         context: Option<Bound<'_, PyAny>>,
         owner: Py<Loop>,
     ) -> PyResult<Self> {
+        let callback = Callback::Call {
+            func: func.unbind(),
+            args: args.unbind(),
+        };
+        Self::with_callback(py, callback, context, owner)
+    }
+
+    pub(crate) fn with_callback(
+        py: Python<'_>,
+        callback: Callback,
+        context: Option<Bound<'_, PyAny>>,
+        owner: Py<Loop>,
+    ) -> PyResult<Self> {
         let debug = if owner.get().debug_enabled() {
             Some(Box::new(DebugInfo {
                 source_traceback: creation_stack(py)?,
@@ -90,10 +168,7 @@ impl Handle {
         // SAFETY: a type check on a live object.
         let native_context = unsafe { ffi::PyContext_CheckExact(context.as_ptr()) } != 0;
         Ok(Self {
-            callback: GilCell::new(Some(Callback {
-                func: func.unbind(),
-                args: args.unbind(),
-            })),
+            callback: GilCell::new(Some(callback)),
             context: ManuallyDrop::new(context),
             native_context,
             own_context,
@@ -120,10 +195,7 @@ impl Handle {
         }
         let py = handle.py();
         if let Some(released) = this.callback.with(py, Option::take)? {
-            // Dropped as Bound: a direct decref, without PyO3's "is the GIL
-            // held?" check that dropping a Py pays.
-            drop(released.func.into_bound(py));
-            drop(released.args.into_bound(py));
+            released.release(py);
         }
         Ok(())
     }
@@ -155,10 +227,8 @@ impl Handle {
         &self,
         py: Python<'py>,
     ) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>)>> {
-        self.callback.with(py, |cb| {
-            cb.as_ref()
-                .map(|cb| (cb.func.bind(py).clone(), cb.args.bind(py).clone()))
-        })
+        let callback = self.callback.with(py, |cb| cb.as_ref().map(|cb| cb.clone_ref(py)))?;
+        callback.map(|cb| cb.parts(py)).transpose()
     }
 
     /// Runs the callback. Errors go to the loop's exception handler; only
@@ -166,18 +236,30 @@ impl Handle {
     pub(crate) fn run(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let Some((func, args)) = this.callback_parts(py)? else {
+        let Some(callback) = this.callback.with(py, |cb| cb.as_ref().map(|cb| cb.clone_ref(py)))? else {
             return Ok(());
         };
-        let outcome = if this.native_context {
-            call_in_context(py, &this.context, &func, &args)
-        } else {
-            let mut call_args = vec![func.clone()];
-            call_args.extend(args.iter());
-            this.context
-                .bind(py)
-                .call_method1("run", PyTuple::new(py, call_args)?)
-                .map(drop)
+        let outcome = match &callback {
+            Callback::Call { func, args } => {
+                let (func, args) = (func.bind(py), args.bind(py));
+                if this.native_context {
+                    call_in_context(py, &this.context, || func.call1(args).map(drop))
+                } else {
+                    let mut call_args = vec![func.clone()];
+                    call_args.extend(args.iter());
+                    this.context
+                        .bind(py)
+                        .call_method1("run", PyTuple::new(py, call_args)?)
+                        .map(drop)
+                }
+            }
+            // Native callbacks always carry the task's own context.
+            Callback::Step { task, exc } => call_in_context(py, &this.context, || {
+                Task::step(task.bind(py), exc.as_ref().map(|e| e.bind(py).clone()))
+            }),
+            Callback::Wakeup { task, future } => call_in_context(py, &this.context, || {
+                Task::wakeup(task.bind(py), future.bind(py))
+            }),
         };
         match outcome {
             Ok(()) => Ok(()),
@@ -188,6 +270,7 @@ impl Handle {
                 Err(err)
             }
             Err(err) => {
+                let (func, args) = callback.parts(py)?;
                 let source = format_callback(py, &func, &args)?;
                 let context = PyDict::new(py);
                 context.set_item("message", format!("Exception in callback {source}"))?;
@@ -248,18 +331,18 @@ impl Drop for Handle {
     }
 }
 
-/// Calls `func(*args)` with `context` entered, as `Context.run` would.
+/// Runs `body` with `context` (an exact `contextvars.Context`) entered, as
+/// `Context.run` would.
 fn call_in_context(
     py: Python<'_>,
     context: &Py<PyAny>,
-    func: &Bound<'_, PyAny>,
-    args: &Bound<'_, PyTuple>,
+    body: impl FnOnce() -> PyResult<()>,
 ) -> PyResult<()> {
     // SAFETY: the GIL is held and `context` is an exact contextvars.Context.
     if unsafe { ffi::PyContext_Enter(context.as_ptr()) } != 0 {
         return Err(PyErr::fetch(py));
     }
-    let result = func.call1(args).map(drop);
+    let result = body();
     // SAFETY: as above; exiting the context this call entered.
     if unsafe { ffi::PyContext_Exit(context.as_ptr()) } != 0 {
         return Err(PyErr::fetch(py));

@@ -20,7 +20,7 @@ use pyo3::types::{PyFloat, PyTuple};
 
 use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
 use crate::gil_cell::GilCell;
-use crate::handle::{Handle, TimerHandle};
+use crate::handle::{Callback, Handle, TimerHandle};
 
 /// asyncio adds the clock's resolution when deciding which timers are due;
 /// CLOCK_MONOTONIC's is one nanosecond.
@@ -115,11 +115,17 @@ impl Loop {
         if !this.debug.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let owner = this.thread_id.load(Ordering::Relaxed);
+        this.check_thread()?;
+        slf.call_method1("_check_callback", (callback, method))?;
+        Ok(())
+    }
+
+    /// Debug mode: a non-thread-safe method called from another thread.
+    fn check_thread(&self) -> PyResult<()> {
+        let owner = self.thread_id.load(Ordering::Relaxed);
         if owner != 0 && owner != current_thread_id() {
             return Err(PyRuntimeError::new_err(NOT_LOOP_THREAD));
         }
-        slf.call_method1("_check_callback", (callback, method))?;
         Ok(())
     }
 
@@ -148,6 +154,24 @@ impl Loop {
         slf.get().check_closed()?;
         Self::debug_checks(slf, &callback, "call_soon")?;
         Self::schedule_soon(slf, callback, args, context)
+    }
+
+    /// `call_soon` for the native callbacks of tasks and futures, in
+    /// `context`; the same checks as `call_soon`.
+    pub(crate) fn call_soon_native(
+        slf: &Bound<'_, Self>,
+        callback: Callback,
+        context: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        this.check_closed()?;
+        if this.debug.load(Ordering::Relaxed) {
+            this.check_thread()?;
+        }
+        let handle = Handle::with_callback(py, callback, Some(context), slf.clone().unbind())?;
+        let handle = Py::new(py, handle)?;
+        this.schedule.with(py, |s| s.ready.push_back(handle))
     }
 
     /// `loop.call_soon_threadsafe` (installed like `call_soon`).

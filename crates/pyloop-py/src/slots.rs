@@ -18,7 +18,9 @@ use pyo3::impl_::trampoline::{cfunction_with_keywords, setattrofunc};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::future::Future;
+use std::sync::atomic::Ordering;
+
+use crate::future::{future_iter_send, Future, FutureIter, FUTURE_TYPE, TASK_TYPE};
 use crate::task::Task;
 
 /// Positional and keyword arguments of an `__init__` call, by name.
@@ -300,8 +302,21 @@ fn install_on(ty: &Bound<'_, PyType>, slots: &TypeSlots) -> PyResult<()> {
     Ok(())
 }
 
-/// Installs the slots on `Future` and `Task`.
+/// Installs the slots on `Future` and `Task`, and `am_send` on the
+/// iterator `await future` drives.
 pub fn install(py: Python<'_>) -> PyResult<()> {
+    FUTURE_TYPE.store(py.get_type::<Future>().as_type_ptr(), Ordering::Relaxed);
+    TASK_TYPE.store(py.get_type::<Task>().as_type_ptr(), Ordering::Relaxed);
+    let iter_type = py.get_type::<FutureIter>().as_type_ptr();
+    // SAFETY: PyO3 builds heap types, whose tp_as_async points into the
+    // type object itself; set before any instance exists.
+    unsafe {
+        let async_slots = (*iter_type).tp_as_async;
+        if !async_slots.is_null() {
+            (*async_slots).am_send = Some(future_iter_send);
+            ffi::PyType_Modified(iter_type);
+        }
+    }
     install_on(
         &py.get_type::<Future>(),
         &TypeSlots {

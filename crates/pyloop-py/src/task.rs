@@ -14,12 +14,14 @@ use pyo3::exceptions::{
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyInt, PyString};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::{CancelledError, InvalidStateError};
 use crate::future::{copy_context, exact_native, Future};
 use crate::gil_cell::GilCell;
+use crate::handle::Callback;
+use crate::loop_::Loop;
 use crate::imports::{
     enter_task, is_coroutine, leave_task, register_task, repr_from_info, task_get_stack,
     task_name_counter, task_print_stack, task_repr_info,
@@ -134,18 +136,13 @@ impl Task {
             Some(ctx) if !ctx.is_none() => ctx,
             _ => copy_context(py)?,
         };
+        // A default name is kept as the counter's number and spelled
+        // "Task-N" only when asked for (most names are never read).
         let name = match name {
-            None => None,
-            Some(n) if n.is_none() => None,
-            Some(n) if n.is_exact_instance_of::<PyString>() => Some(n),
-            Some(n) => Some(n.str()?.into_any()),
-        };
-        let name = match name {
-            Some(name) => name,
-            None => {
-                let n = task_name_counter(py)?.call0()?;
-                PyString::new(py, &format!("Task-{n}")).into_any()
-            }
+            Some(n) if n.is_none() => task_name_counter(py)?.call0()?,
+            None => task_name_counter(py)?.call0()?,
+            Some(n) if n.is_exact_instance_of::<PyString>() => n,
+            Some(n) => n.str()?.into_any(),
         };
         let fresh = TaskCore {
             coro: Some(coro.unbind()),
@@ -165,7 +162,7 @@ impl Task {
         Ok(())
     }
 
-    fn context<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn context<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.core
             .with(py, |c| c.context.as_ref().map(|x| x.clone_ref(py)))?
             .map(|c| c.into_bound(py))
@@ -176,16 +173,20 @@ impl Task {
     fn schedule_step(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
         let py = slf.py();
         let fut = slf.as_super().get();
-        let step = TaskStep {
-            task: slf.clone().unbind(),
-            exc: exc.map(Bound::unbind),
-        };
-        let step = Bound::new(py, step)?.into_any();
         let context = slf.get().context(py)?;
-        fut.call_soon(&fut.loop_obj(py)?, step, None, &context)
+        let loop_ = fut.loop_obj(py)?;
+        if let Some(native) = fut.native_loop(&loop_) {
+            let step = Callback::Step {
+                task: slf.clone().unbind(),
+                exc: exc.map(Bound::unbind),
+            };
+            return Loop::call_soon_native(native, step, context);
+        }
+        let step = Bound::new(py, TaskStep::new(slf.clone().unbind(), exc.map(Bound::unbind)))?;
+        fut.call_soon(&loop_, step.into_any(), None, &context)
     }
 
-    fn step(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+    pub(crate) fn step(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
         let fut = slf.as_super();
@@ -331,20 +332,14 @@ impl Task {
     fn wait_for(slf: &Bound<'_, Self>, waiter: Bound<'_, PyAny>, native: bool) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let context = this.context(py)?;
-        let wakeup = Bound::new(
-            py,
-            TaskWakeup {
-                task: slf.clone().unbind(),
-            },
-        )?
-        .into_any();
         if native {
             // SAFETY: `native` means the downcast to Future succeeded.
             let other = unsafe { waiter.downcast_unchecked::<Future>() };
             other.get().set_blocking(false);
-            Future::add_callback(other, wakeup, context)?;
+            Future::add_wakeup(other, slf)?;
         } else {
+            let wakeup = Bound::new(py, TaskWakeup::new(slf.clone().unbind()))?.into_any();
+            let context = this.context(py)?;
             waiter.setattr(intern!(py, "_asyncio_future_blocking"), false)?;
             let kwargs = PyDict::new(py);
             kwargs.set_item(intern!(py, "context"), context)?;
@@ -363,7 +358,7 @@ impl Task {
     }
 
     /// The awaited future is done: step with its outcome.
-    fn wakeup(slf: &Bound<'_, Self>, future: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(crate) fn wakeup(slf: &Bound<'_, Self>, future: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
         if let Some(native) = exact_native(future) {
             if native.get().has_result(py)? {
@@ -395,6 +390,25 @@ impl Task {
         }
         Future::finalize(fut)
     }
+}
+
+/// `loop.create_task`'s constructor: a task without going through the
+/// class call (`Task(coro, loop=..., ...)` parses keywords twice).
+#[pyfunction]
+#[pyo3(signature = (loop_, coro, name, context))]
+pub fn _new_task<'py>(
+    loop_: Bound<'py, PyAny>,
+    coro: Bound<'py, PyAny>,
+    name: Option<Bound<'py, PyAny>>,
+    context: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, Task>> {
+    let py = loop_.py();
+    let task = Bound::new(
+        py,
+        PyClassInitializer::from(Future::empty()).add_subclass(Task::empty()),
+    )?;
+    Task::init(&task, coro, Some(loop_), name, context)?;
+    Ok(task)
 }
 
 /// `future.cancel(msg=msg)`, returning its truth.
@@ -477,8 +491,21 @@ impl Task {
     }
 
     fn get_name(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.core
-            .with(py, |c| c.name.as_ref().map(|x| x.clone_ref(py)))
+        let name = self
+            .core
+            .with(py, |c| c.name.as_ref().map(|x| x.clone_ref(py)))?;
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        let name = name.into_bound(py);
+        if !name.is_exact_instance_of::<PyInt>() {
+            return Ok(Some(name.unbind()));
+        }
+        let spelled = PyString::new(py, &format!("Task-{name}")).into_any().unbind();
+        let stored = spelled.clone_ref(py);
+        let old = self.core.with(py, |c| c.name.replace(stored))?;
+        drop(old);
+        Ok(Some(spelled))
     }
 
     fn set_name(&self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<()> {
@@ -582,6 +609,12 @@ pub struct TaskStep {
     exc: Option<Py<PyAny>>,
 }
 
+impl TaskStep {
+    pub(crate) fn new(task: Py<Task>, exc: Option<Py<PyAny>>) -> Self {
+        Self { task, exc }
+    }
+}
+
 #[pymethods]
 impl TaskStep {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
@@ -620,6 +653,12 @@ impl TaskStep {
 #[pyclass(frozen, module = "pyloop._pyloop")]
 pub struct TaskWakeup {
     task: Py<Task>,
+}
+
+impl TaskWakeup {
+    pub(crate) fn new(task: Py<Task>) -> Self {
+        Self { task }
+    }
 }
 
 #[pymethods]
