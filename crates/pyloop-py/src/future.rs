@@ -20,10 +20,10 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::{CancelledError, InvalidStateError, NOT_INITIALIZED};
 use crate::gil_cell::GilCell;
+use crate::handle::Callback;
 use crate::imports::{
     creation_stack, future_repr_info, generic_alias, get_event_loop, repr_from_info,
 };
-use crate::handle::Callback;
 use crate::loop_::Loop;
 use crate::task::{Task, TaskWakeup};
 
@@ -801,7 +801,10 @@ enum Resumed<'py> {
 
 impl FutureIter {
     fn resume<'py>(&self, py: Python<'py>) -> PyResult<Resumed<'py>> {
-        let Some(future) = self.future.with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))? else {
+        let Some(future) = self
+            .future
+            .with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))?
+        else {
             return Ok(Resumed::Return(py.None().into_bound(py)));
         };
         let future = future.into_bound(py);
@@ -840,11 +843,14 @@ pub(crate) unsafe extern "C" fn future_iter_send(
     let py = unsafe { Python::assume_gil_acquired() };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: the slot is only installed on FutureIter.
-        let iter = unsafe { Bound::from_borrowed_ptr(py, iter).downcast_into_unchecked::<FutureIter>() };
+        let iter =
+            unsafe { Bound::from_borrowed_ptr(py, iter).downcast_into_unchecked::<FutureIter>() };
         iter.get().resume(py)
     }));
     let outcome = outcome.unwrap_or_else(|_| {
-        Err(pyo3::panic::PanicException::new_err("panic while resuming a future"))
+        Err(pyo3::panic::PanicException::new_err(
+            "panic while resuming a future",
+        ))
     });
     match outcome {
         Ok(Resumed::Yield(value)) => {

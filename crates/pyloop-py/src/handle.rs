@@ -60,8 +60,11 @@ impl Callback {
         Ok(match self {
             Self::Call { func, args } => (func.bind(py).clone(), args.bind(py).clone()),
             Self::Step { task, exc } => (
-                Bound::new(py, TaskStep::new(task.clone_ref(py), exc.as_ref().map(|e| e.clone_ref(py))))?
-                    .into_any(),
+                Bound::new(
+                    py,
+                    TaskStep::new(task.clone_ref(py), exc.as_ref().map(|e| e.clone_ref(py))),
+                )?
+                .into_any(),
                 PyTuple::empty(py),
             ),
             Self::Wakeup { task, future } => (
@@ -227,7 +230,9 @@ impl Handle {
         &self,
         py: Python<'py>,
     ) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>)>> {
-        let callback = self.callback.with(py, |cb| cb.as_ref().map(|cb| cb.clone_ref(py)))?;
+        let callback = self
+            .callback
+            .with(py, |cb| cb.as_ref().map(|cb| cb.clone_ref(py)))?;
         callback.map(|cb| cb.parts(py)).transpose()
     }
 
@@ -236,7 +241,10 @@ impl Handle {
     pub(crate) fn run(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let Some(callback) = this.callback.with(py, |cb| cb.as_ref().map(|cb| cb.clone_ref(py)))? else {
+        let Some(callback) = this
+            .callback
+            .with(py, |cb| cb.as_ref().map(|cb| cb.clone_ref(py)))?
+        else {
             return Ok(());
         };
         let outcome = match &callback {

@@ -1,6 +1,7 @@
 //! `pyloop._pyloop`: registers the native classes (and the raw vectorcall
 //! methods of `Loop`); the logic lives in the modules named after them.
 
+mod current_task;
 mod errors;
 mod fastcall;
 mod future;

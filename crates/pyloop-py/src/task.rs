@@ -17,15 +17,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 use pyo3::{PyTraverseError, PyVisit};
 
+use crate::current_task;
 use crate::errors::{CancelledError, InvalidStateError};
 use crate::future::{copy_context, exact_native, Future};
 use crate::gil_cell::GilCell;
 use crate::handle::Callback;
-use crate::loop_::Loop;
 use crate::imports::{
-    enter_task, is_coroutine, leave_task, register_task, repr_from_info, task_get_stack,
-    task_name_counter, task_print_stack, task_repr_info,
+    is_coroutine, register_task, repr_from_info, task_get_stack, task_name_counter,
+    task_print_stack, task_repr_info,
 };
+use crate::loop_::Loop;
 
 #[derive(Default)]
 struct TaskCore {
@@ -182,7 +183,10 @@ impl Task {
             };
             return Loop::call_soon_native(native, step, context);
         }
-        let step = Bound::new(py, TaskStep::new(slf.clone().unbind(), exc.map(Bound::unbind)))?;
+        let step = Bound::new(
+            py,
+            TaskStep::new(slf.clone().unbind(), exc.map(Bound::unbind)),
+        )?;
         fut.call_soon(&loop_, step.into_any(), None, &context)
     }
 
@@ -220,11 +224,11 @@ impl Task {
             .ok_or_else(|| PyRuntimeError::new_err("Task object is not initialized."))?
             .into_bound(py);
         let loop_ = fut.get().loop_obj(py)?;
-        enter_task(py)?.call1((&loop_, slf))?;
+        current_task::enter(&loop_, slf)?;
         let outcome = Self::advance(slf, &coro, exc);
-        let left = leave_task(py)?.call1((&loop_, slf));
+        let left = current_task::leave(&loop_, slf);
         outcome?;
-        left.map(drop)
+        left
     }
 
     /// Sends into the coroutine and acts on what came out.
@@ -270,6 +274,12 @@ impl Task {
     fn handle_yield(slf: &Bound<'_, Self>, result: Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
         let fut = slf.as_super().get();
+        if result.is_none() {
+            // A bare `yield` (asyncio.sleep(0)): checked first, as looking
+            // up `_asyncio_future_blocking` on None would raise and catch
+            // an AttributeError every time.
+            return Self::schedule_step(slf, None);
+        }
         let native = exact_native(&result);
         let blocking = match native {
             Some(other) => Some(
@@ -311,9 +321,6 @@ impl Task {
                 return Self::wait_for(slf, result, is_native);
             };
             return Self::schedule_step(slf, Some(runtime_error(py, message)));
-        }
-        if result.is_none() {
-            return Self::schedule_step(slf, None);
         }
         // SAFETY: a type check on a live object.
         let message = if unsafe { ffi::PyGen_Check(result.as_ptr()) } != 0 {
@@ -501,7 +508,9 @@ impl Task {
         if !name.is_exact_instance_of::<PyInt>() {
             return Ok(Some(name.unbind()));
         }
-        let spelled = PyString::new(py, &format!("Task-{name}")).into_any().unbind();
+        let spelled = PyString::new(py, &format!("Task-{name}"))
+            .into_any()
+            .unbind();
         let stored = spelled.clone_ref(py);
         let old = self.core.with(py, |c| c.name.replace(stored))?;
         drop(old);
