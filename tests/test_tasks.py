@@ -1,0 +1,360 @@
+"""Differential tests for tasks and futures: each scenario runs on asyncio's
+loop (asyncio's C Task and Future) and on pyloop's (pyloop.Task and
+pyloop.Future) and must observe the same things. CPython's own Task/Future
+suites run against pyloop's types in tests/cpython (native_types.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import re
+import sys
+import threading
+import weakref
+from typing import Any
+
+import pytest
+
+
+def is_pyloop(loop: asyncio.AbstractEventLoop) -> bool:
+    return type(loop).__module__.startswith("pyloop")
+
+
+def test_pyloop_hands_out_its_native_types(pyloop: Any) -> None:
+    loop = pyloop.new_event_loop()
+    try:
+        fut = loop.create_future()
+        task = loop.create_task(asyncio.sleep(0))
+        assert type(fut) is pyloop.Future
+        assert type(task) is pyloop.Task
+        assert asyncio.isfuture(fut) and asyncio.isfuture(task)
+        assert isinstance(task, pyloop.Future)
+        loop.run_until_complete(task)
+    finally:
+        loop.close()
+
+
+def test_future_states_and_errors(loop: asyncio.AbstractEventLoop) -> None:
+    seen: list[Any] = []
+    fut = loop.create_future()
+    with pytest.raises(asyncio.InvalidStateError):
+        fut.result()
+    with pytest.raises(asyncio.InvalidStateError):
+        fut.exception()
+    seen.append((fut.done(), fut.cancelled(), fut._state))
+    fut.set_result(42)
+    seen.append((fut.done(), fut.result(), fut.exception(), fut._state))
+    with pytest.raises(asyncio.InvalidStateError):
+        fut.set_result(1)
+    with pytest.raises(asyncio.InvalidStateError):
+        fut.set_exception(ValueError())
+    assert fut.cancel() is False
+
+    failed = loop.create_future()
+    failed.set_exception(KeyError)  # a class is instantiated
+    with pytest.raises(KeyError):
+        failed.result()
+    seen.append(type(failed.exception()))
+    with pytest.raises(TypeError, match="StopIteration"):
+        loop.create_future().set_exception(StopIteration())
+    with pytest.raises(TypeError):
+        loop.create_future().set_exception(42)
+
+    cancelled = loop.create_future()
+    assert cancelled.cancel("why") is True
+    assert cancelled.cancel() is False
+    with pytest.raises(asyncio.CancelledError) as info:
+        cancelled.result()
+    seen.append((cancelled._state, info.value.args))
+    assert seen == [
+        (False, False, "PENDING"),
+        (True, 42, None, "FINISHED"),
+        KeyError,
+        ("CANCELLED", ("why",)),
+    ]
+
+
+def test_done_callbacks_order_context_and_removal(loop: asyncio.AbstractEventLoop) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    calls: list[tuple[str, str]] = []
+    fut = loop.create_future()
+
+    def first(f: asyncio.Future[Any]) -> None:
+        calls.append(("first", var.get()))
+
+    def second(f: asyncio.Future[Any]) -> None:
+        calls.append(("second", var.get()))
+
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "explicit")
+    fut.add_done_callback(first)
+    fut.add_done_callback(second, context=ctx)
+    fut.add_done_callback(first)
+    assert fut.remove_done_callback(first) == 2
+    assert fut.remove_done_callback(first) == 0
+    fut.add_done_callback(first)
+    fut.set_result(None)
+    assert calls == []  # scheduled, not called inline
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == [("second", "explicit"), ("first", "unset")]
+    fut.add_done_callback(second)  # already done: scheduled at once
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls[-1] == ("second", "unset")
+
+
+def test_task_result_exception_and_names(loop: asyncio.AbstractEventLoop) -> None:
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    async def fail() -> None:
+        raise ValueError("boom")
+
+    task = loop.create_task(double(21))
+    assert re.fullmatch(r"Task-\d+", task.get_name())
+    named = loop.create_task(double(1), name=123)
+    assert named.get_name() == "123"
+    named.set_name(("a", 1))
+    assert named.get_name() == "('a', 1)"
+    assert loop.run_until_complete(task) == 42
+    loop.run_until_complete(named)
+    failing = loop.create_task(fail())
+    with pytest.raises(ValueError, match="boom"):
+        loop.run_until_complete(failing)
+    assert isinstance(failing.exception(), ValueError)
+    with pytest.raises(RuntimeError, match="set_result"):
+        task.set_result(1)
+    with pytest.raises(RuntimeError, match="set_exception"):
+        task.set_exception(ValueError())
+    assert task.get_coro().cr_frame is None  # finished coroutine, frame released
+    assert re.fullmatch(r"<Task finished name='Task-\d+' coro=<.*> result=42>", repr(task))
+
+
+def test_cancellation_message_counts_and_waiter(loop: asyncio.AbstractEventLoop) -> None:
+    log: list[Any] = []
+
+    async def sleeper(waiter: asyncio.Future[None]) -> None:
+        try:
+            await waiter
+        except asyncio.CancelledError as exc:
+            log.append(("inner", exc.args))
+            raise
+
+    async def main() -> None:
+        waiter = loop.create_future()
+        task = loop.create_task(sleeper(waiter))
+        await asyncio.sleep(0)
+        assert task.cancel("stop") is True
+        log.append(("cancelling", task.cancelling(), waiter.cancelled()))
+        assert task.cancel() is True  # second request, counted
+        log.append(("cancelling", task.cancelling()))
+        try:
+            await task
+        except asyncio.CancelledError as exc:
+            log.append(("outer", exc.args))
+        log.append(("state", task.cancelled(), task.cancel(), task.uncancel(), task.uncancel()))
+
+    loop.run_until_complete(main())
+    assert log == [
+        ("cancelling", 1, True),
+        ("cancelling", 2),
+        ("inner", ("stop",)),
+        ("outer", ("stop",)),
+        ("state", True, False, 1, 0),
+    ]
+
+
+def test_coroutine_that_swallows_cancellation_keeps_running(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+        await asyncio.sleep(0)
+        return "survived"
+
+    async def main() -> tuple[str, bool]:
+        task = loop.create_task(stubborn())
+        await asyncio.sleep(0)
+        task.cancel()
+        result = await task
+        return result, task.cancelled()
+
+    assert loop.run_until_complete(main()) == ("survived", False)
+
+
+def test_mixing_with_asyncio_types(loop: asyncio.AbstractEventLoop) -> None:
+    async def wait_on(fut: asyncio.Future[int]) -> int:
+        return await fut + 1
+
+    async def main() -> list[int]:
+        foreign = asyncio.Future(loop=loop)  # asyncio's own Future type
+        mine = loop.create_task(wait_on(foreign))
+        loop.call_soon(foreign.set_result, 1)
+        theirs = asyncio.Task(wait_on(mine), loop=loop)  # asyncio's Task awaits ours
+        return [await mine, await theirs]
+
+    assert loop.run_until_complete(main()) == [2, 3]
+
+
+def test_asyncio_helpers_see_the_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    log: list[Any] = []
+
+    async def child(n: int) -> int:
+        await asyncio.sleep(0)
+        log.append(("current", asyncio.current_task().get_name()))
+        return n
+
+    async def main() -> None:
+        me = asyncio.current_task()
+        assert me in asyncio.all_tasks()
+        log.append(await asyncio.gather(child(1), child(2)))
+        async with asyncio.TaskGroup() as group:
+            t = group.create_task(child(3), name="grouped")
+        log.append(t.result())
+        log.append(await asyncio.wait_for(child(4), 5))
+        done, _ = await asyncio.wait([loop.create_task(child(5))])
+        log.append([d.result() for d in done])
+        log.append(await asyncio.shield(child(6)))
+        log.append(sorted([await f for f in asyncio.as_completed([child(7), child(8)])]))
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(3600)
+        except TimeoutError:
+            log.append(("timeout", me.cancelling()))
+
+    loop.run_until_complete(main())
+    assert ("current", "grouped") in log
+    assert [x for x in log if not (isinstance(x, tuple) and x[0] == "current")] == [
+        [1, 2],
+        3,
+        4,
+        [5],
+        6,
+        [7, 8],
+        ("timeout", 0),
+    ]
+
+
+def test_run_coroutine_threadsafe(loop: asyncio.AbstractEventLoop) -> None:
+    async def add(a: int, b: int) -> int:
+        await asyncio.sleep(0)
+        return a + b
+
+    results: list[int] = []
+    started = threading.Event()
+
+    def worker() -> None:
+        started.wait()
+        results.append(asyncio.run_coroutine_threadsafe(add(2, 3), loop).result(timeout=30))
+        loop.call_soon_threadsafe(loop.stop)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    loop.call_soon(started.set)
+    loop.run_forever()
+    thread.join()
+    assert results == [5]
+
+
+def test_runner_with_loop_factory(loop_factory: Any) -> None:
+    async def main() -> str:
+        return type(asyncio.current_task()).__module__
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        module = runner.run(main())
+    assert module in ("_asyncio", "pyloop._pyloop")
+
+
+def test_unretrieved_exception_and_destroyed_pending_are_reported(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    reports: list[str] = []
+    loop.set_exception_handler(lambda _loop, ctx: reports.append(ctx["message"]))
+
+    async def fail() -> None:
+        raise ValueError("never looked at")
+
+    task = loop.create_task(fail())
+    loop.run_until_complete(asyncio.sleep(0))
+    assert task.done()
+    del task
+    gc.collect()
+
+    async def forever(fut: asyncio.Future[None]) -> None:
+        await fut
+
+    fut = loop.create_future()
+    pending = loop.create_task(forever(fut))
+    loop.run_until_complete(asyncio.sleep(0))
+    del pending, fut
+    gc.collect()
+    assert reports == [
+        "Task exception was never retrieved",
+        "Task was destroyed but it is pending!",
+    ]
+
+
+def test_done_task_is_freed_without_the_collector(loop: asyncio.AbstractEventLoop) -> None:
+    async def work() -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    gc.disable()
+    try:
+        task = loop.create_task(work())
+        loop.run_until_complete(task)
+        ref = weakref.ref(task)
+        del task
+        assert ref() is None  # no reference cycle keeps a finished task alive
+    finally:
+        gc.enable()
+
+
+def test_bad_input(loop: asyncio.AbstractEventLoop) -> None:
+    def not_a_coroutine() -> None:
+        pass
+
+    with pytest.raises(TypeError, match="a coroutine was expected"):
+        loop.create_task(not_a_coroutine)  # type: ignore[arg-type]
+
+    class BadYield:
+        def __await__(self) -> Any:
+            yield 42
+
+    async def yields_garbage() -> str:
+        try:
+            await BadYield()
+        except RuntimeError as exc:
+            return str(exc)
+        return "no error"
+
+    assert loop.run_until_complete(yields_garbage()) == "Task got bad yield: 42"
+
+
+def test_task_factory_is_honoured(loop: asyncio.AbstractEventLoop) -> None:
+    made: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(coro.__name__)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def job() -> int:
+        return 7
+
+    loop.set_task_factory(factory)
+    task = loop.create_task(job())
+    assert isinstance(task, asyncio.Task)  # the README's recipe for isinstance checks
+    assert loop.run_until_complete(task) == 7
+    assert made == ["job"]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11 semantics of uncancel")
+def test_uncancel_never_goes_negative(loop: asyncio.AbstractEventLoop) -> None:
+    task = loop.create_task(asyncio.sleep(0))
+    assert task.uncancel() == 0
+    loop.run_until_complete(task)
+    assert is_pyloop(loop) == (type(task).__module__ == "pyloop._pyloop")
