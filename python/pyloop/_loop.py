@@ -22,8 +22,8 @@ from . import _compat
 from ._asyncgens import AsyncGenMixin
 from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
-from ._pyloop import Future, Task, _new_task
 from ._pyloop import Loop as _NativeLoop
+from ._pyloop import Task, _new_future, _new_task
 from ._sock import SockMixin
 
 T = TypeVar("T")
@@ -232,7 +232,7 @@ class Loop(
     # -- futures and tasks ----------------------------------------------------------
 
     def create_future(self) -> asyncio.Future[Any]:
-        return Future(loop=self)
+        return _new_future(self)
 
     def create_task(
         self,

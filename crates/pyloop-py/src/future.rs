@@ -454,6 +454,16 @@ pub(crate) fn exact_native<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> Option<&'a Bo
     }
 }
 
+/// `loop.create_future`'s constructor: a future without going through the
+/// class call and its keyword parsing.
+#[pyfunction]
+pub fn _new_future(loop_: Bound<'_, PyAny>) -> PyResult<Bound<'_, Future>> {
+    let py = loop_.py();
+    let future = Bound::new(py, Future::empty())?;
+    future.get().init(py, Some(loop_))?;
+    Ok(future)
+}
+
 /// `contextvars.copy_context()`.
 pub(crate) fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     // SAFETY: the GIL is held; a new reference or NULL with an error set.

@@ -25,6 +25,7 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<task::Task>()?;
     m.add_class::<task::TaskStep>()?;
     m.add_class::<task::TaskWakeup>()?;
+    m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
     slots::install(m.py())?;
     Ok(())
