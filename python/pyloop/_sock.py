@@ -74,15 +74,21 @@ class SockMixin:
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
+                unregister(None)
                 done.set_exception(exc)
             else:
                 if result is not AGAIN:
+                    # Unregistered at once, not from the done callback one
+                    # iteration later: the fd's readiness is then never
+                    # re-checked in between.
+                    unregister(None)
                     done.set_result(result)
 
         handle = self._add_io(fd, read, retry, ())  # type: ignore[attr-defined]
 
         def unregister(_: object) -> None:
-            # A later add_reader/add_writer on this fd replaced (cancelled) ours.
+            # Cancelled: already removed, or replaced by a later
+            # add_reader/add_writer on this fd, which must stay.
             if not handle.cancelled():
                 self._remove_io(fd, read)  # type: ignore[attr-defined]
 

@@ -2,9 +2,13 @@
 //! fd, shared by its reader and writer (DESIGN.md section 7).
 //!
 //! Tokio's reactor is edge-triggered; asyncio's selectors are level-triggered
-//! (a reader that leaves data unread is called again). So a readiness Tokio
-//! reports is checked with a zero-timeout `poll(2)` before it is handed out,
-//! and cleared when the fd is no longer ready. A registration is dropped (and
+//! (a reader that leaves data unread is called again). Tokio keeps a
+//! readiness until it is cleared, so a readiness that was already handed out
+//! once is checked with a zero-timeout `poll(2)` before it is handed out
+//! again, and cleared when the fd is no longer ready. A fresh readiness (the
+//! first after Tokio last said "not ready") is handed out without the check:
+//! it comes from an epoll edge, and the typical reader drains the fd and
+//! removes itself before it could be checked. A registration is dropped (and
 //! the fd deregistered from epoll) the moment its last interest goes, before
 //! user code can close and reuse the fd number.
 
@@ -31,6 +35,10 @@ struct Watched {
     fd: AsyncFd<Borrowed>,
     read: bool,
     write: bool,
+    /// Per direction: Tokio reported "not ready" since the readiness was
+    /// last handed out, so its next readiness is fresh.
+    read_fresh: bool,
+    write_fresh: bool,
 }
 
 /// What an fd is ready for.
@@ -112,6 +120,10 @@ impl IoRegistry {
                 fd: afd,
                 read: new_read,
                 write: new_write,
+                // Nothing observed yet: Tokio starts with no readiness, so
+                // the first one it reports comes from a real edge.
+                read_fresh: true,
+                write_fresh: true,
             },
         );
         self.recount(&watched);
@@ -150,11 +162,13 @@ impl IoRegistry {
 
     /// Collects the fds ready now; registers wakers for the others.
     pub fn poll_events(&self, cx: &mut Context<'_>) -> Poll<Vec<IoEvent>> {
-        let watched = self.lock();
+        let mut watched = self.lock();
         let mut events = Vec::new();
-        for (&fd, entry) in watched.iter() {
-            let readable = entry.read && Self::level_ready(&entry.fd, cx, true);
-            let writable = entry.write && Self::level_ready(&entry.fd, cx, false);
+        for (&fd, entry) in watched.iter_mut() {
+            let readable =
+                entry.read && Self::level_ready(&entry.fd, cx, true, &mut entry.read_fresh);
+            let writable =
+                entry.write && Self::level_ready(&entry.fd, cx, false, &mut entry.write_fresh);
             if readable || writable {
                 events.push(IoEvent {
                     fd,
@@ -171,7 +185,12 @@ impl IoRegistry {
     }
 
     /// Level-triggered readiness on top of Tokio's edge-triggered one.
-    fn level_ready(fd: &AsyncFd<Borrowed>, cx: &mut Context<'_>, read: bool) -> bool {
+    fn level_ready(
+        fd: &AsyncFd<Borrowed>,
+        cx: &mut Context<'_>,
+        read: bool,
+        fresh: &mut bool,
+    ) -> bool {
         let events = if read { libc::POLLIN } else { libc::POLLOUT };
         loop {
             let polled = if read {
@@ -180,10 +199,13 @@ impl IoRegistry {
                 fd.poll_write_ready(cx)
             };
             match polled {
-                Poll::Pending => return false,
+                Poll::Pending => {
+                    *fresh = true;
+                    return false;
+                }
                 Poll::Ready(Err(_)) => return true,
                 Poll::Ready(Ok(mut guard)) => {
-                    if ready_now(fd.as_raw_fd(), events) {
+                    if std::mem::replace(fresh, false) || ready_now(fd.as_raw_fd(), events) {
                         return true;
                     }
                     // Stale: clear it, then poll again so a waker is registered.
