@@ -173,3 +173,48 @@ def test_ssl_socket_refused(loop: asyncio.AbstractEventLoop) -> None:
         with pytest.raises(TypeError, match="Socket cannot be of type SSLSocket"):
             loop.run_until_complete(coro)
         wrapped.close()
+
+
+def test_recv_eof_bad_sizes_and_closed_sockets(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> list[object]:
+        seen: list[object] = []
+        with nonblocking_pair() as (a, b):
+            waiting = loop.create_task(loop.sock_recv(b, 100))
+            await asyncio.sleep(0)
+            a.close()  # EOF while the recv waits
+            seen.append(await waiting)
+            seen.append(await loop.sock_recv(b, 0))
+            with pytest.raises(ValueError):
+                await loop.sock_recv(b, -1)
+        with pytest.raises(OSError):
+            await loop.sock_recv(b, 10)  # closed socket: fileno() is -1
+        with pytest.raises(OSError):
+            await loop.sock_sendall(b, b"x")
+        return seen
+
+    assert loop.run_until_complete(main()) == [b"", b""]
+
+
+def test_sendall_to_a_slow_reader_and_cancelled_sendall(loop: asyncio.AbstractEventLoop) -> None:
+    payload = bytes(range(256)) * 40_000  # ~10 MiB: far more than the socket buffers
+
+    async def main() -> bool:
+        with nonblocking_pair() as (a, b):
+            sending = loop.create_task(loop.sock_sendall(a, payload))
+            received = bytearray()
+            while len(received) < len(payload):
+                received += await loop.sock_recv(b, 65536)
+                await asyncio.sleep(0)  # let the writer run between reads
+            await sending
+            intact = bytes(received) == payload
+
+            stuck = loop.create_task(loop.sock_sendall(a, payload))
+            await asyncio.sleep(0.01)
+            stuck.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stuck
+            await asyncio.sleep(0)
+            # The cancelled call left no writer registered on the socket.
+            return intact and loop.remove_writer(a) is False
+
+    assert loop.run_until_complete(main())

@@ -3,8 +3,9 @@
 Each one tries its call at once; when the socket would block it waits for
 native fd readiness (``add_reader``/``add_writer``) and tries again, until
 the call completes or fails. The bytes are moved by the socket module; this
-is once-per-call orchestration. Cancelling a waiting call removes its
-interest and leaves unread data in the socket.
+is once-per-call orchestration. ``sock_recv`` and ``sock_sendall``, the hot
+pair, make their system calls natively instead (``sock_io.rs``). Cancelling a
+waiting call removes its interest and leaves unread data in the socket.
 """
 
 from __future__ import annotations
@@ -19,13 +20,6 @@ except ImportError:  # pragma: no cover - Python built without ssl
     ssl = None  # type: ignore[assignment]
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
-
-
-class _Again:
-    """Returned by an attempt that made progress but is not finished."""
-
-
-AGAIN = _Again()
 
 
 def _is_ip_literal(host: Any, family: int) -> bool:
@@ -52,15 +46,15 @@ class SockMixin:
         try_first: bool = True,
     ) -> Any:
         """Runs `attempt` now (unless `try_first` is False) and then each time
-        the socket is ready, until it returns something other than AGAIN."""
+        the socket is ready, until it returns or raises something other than
+        "would block"."""
         if try_first:
             try:
                 result = attempt()
             except _WOULD_BLOCK:
                 pass
             else:
-                if result is not AGAIN:
-                    return result
+                return result
         done = self.create_future()  # type: ignore[attr-defined]
         fd = sock.fileno()
 
@@ -77,12 +71,11 @@ class SockMixin:
                 unregister(None)
                 done.set_exception(exc)
             else:
-                if result is not AGAIN:
-                    # Unregistered at once, not from the done callback one
-                    # iteration later: the fd's readiness is then never
-                    # re-checked in between.
-                    unregister(None)
-                    done.set_result(result)
+                # Unregistered at once, not from the done callback one
+                # iteration later: the fd's readiness is then never
+                # re-checked in between.
+                unregister(None)
+                done.set_result(result)
 
         handle = self._add_io(fd, read, retry, ())  # type: ignore[attr-defined]
 
@@ -95,9 +88,22 @@ class SockMixin:
         done.add_done_callback(unregister)
         return await done
 
+    async def _native_wait(self, fd: int, read: bool, pending: Any) -> Any:
+        """Awaits a native socket call's future; a cancelled await drops the
+        call's fd registration (unread data stays in the socket)."""
+        try:
+            return await pending
+        except BaseException:
+            self._sock_cancel(fd, read, pending)  # type: ignore[attr-defined]
+            raise
+
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         self._check_sock(sock)
-        return await self._when_ready(sock, True, lambda: sock.recv(nbytes))
+        fd = sock.fileno()
+        got = self._sock_recv(fd, nbytes)  # type: ignore[attr-defined]
+        if type(got) is bytes:
+            return got
+        return await self._native_wait(fd, True, got)
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         self._check_sock(sock)
@@ -115,16 +121,10 @@ class SockMixin:
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         self._check_sock(sock)
-        view = memoryview(data)
-        total = len(view)
-        sent = 0
-
-        def attempt() -> object:
-            nonlocal sent
-            sent += sock.send(view[sent:])
-            return None if sent >= total else AGAIN
-
-        await self._when_ready(sock, False, attempt)
+        fd = sock.fileno()
+        pending = self._sock_sendall(fd, data)  # type: ignore[attr-defined]
+        if pending is not None:
+            await self._native_wait(fd, False, pending)
 
     async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
         self._check_sock(sock)

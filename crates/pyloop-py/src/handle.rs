@@ -17,9 +17,11 @@ use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyTuple};
 
+use crate::future::Future;
 use crate::gil_cell::GilCell;
 use crate::imports::{creation_stack, format_callback};
 use crate::loop_::Loop;
+use crate::sock_io::SockWait;
 use crate::task::{Task, TaskStep, TaskWakeup};
 
 /// What a handle runs.
@@ -34,6 +36,8 @@ pub(crate) enum Callback {
     },
     /// A native task's wake-up: the future it waited on is done.
     Wakeup { task: Py<Task>, future: Py<PyAny> },
+    /// A native `sock_recv`/`sock_sendall` waiting for its fd.
+    Sock(Py<SockWait>),
 }
 
 impl Callback {
@@ -51,6 +55,7 @@ impl Callback {
                 task: task.clone_ref(py),
                 future: future.clone_ref(py),
             },
+            Self::Sock(wait) => Self::Sock(wait.clone_ref(py)),
         }
     }
 
@@ -71,6 +76,7 @@ impl Callback {
                 Bound::new(py, TaskWakeup::new(task.clone_ref(py)))?.into_any(),
                 PyTuple::new(py, [future.bind(py)])?,
             ),
+            Self::Sock(wait) => (wait.bind(py).clone().into_any(), PyTuple::empty(py)),
         })
     }
 
@@ -90,6 +96,7 @@ impl Callback {
                 drop(task.into_bound(py));
                 drop(future.into_bound(py));
             }
+            Self::Sock(wait) => drop(wait.into_bound(py)),
         }
     }
 }
@@ -183,6 +190,14 @@ impl Handle {
         })
     }
 
+    /// The future of the native socket call this handle waits for, if any.
+    pub(crate) fn sock_future(&self, py: Python<'_>) -> PyResult<Option<Py<Future>>> {
+        self.callback.with(py, |cb| match cb {
+            Some(Callback::Sock(wait)) => Some(wait.get().future().clone_ref(py)),
+            _ => None,
+        })
+    }
+
     /// Marks a handle that runs each time its fd is ready.
     pub(crate) fn recurring(mut self) -> Self {
         self.recurring = true;
@@ -268,6 +283,8 @@ impl Handle {
             Callback::Wakeup { task, future } => call_in_context(py, &this.context, || {
                 Task::wakeup(task.bind(py), future.bind(py))
             }),
+            // Native system calls: no user code, no context needed.
+            Callback::Sock(wait) => wait.get().on_ready(this.owner.bind(py)),
         };
         match outcome {
             Ok(()) => Ok(()),

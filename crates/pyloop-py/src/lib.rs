@@ -10,6 +10,7 @@ mod handle;
 mod imports;
 mod loop_;
 mod slots;
+mod sock_io;
 mod task;
 
 use pyo3::prelude::*;
@@ -25,6 +26,7 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<task::Task>()?;
     m.add_class::<task::TaskStep>()?;
     m.add_class::<task::TaskWakeup>()?;
+    m.add_class::<sock_io::SockWait>()?;
     m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
     slots::install(m.py())?;

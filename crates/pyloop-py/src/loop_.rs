@@ -19,8 +19,10 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyFloat, PyTuple};
 
 use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
+use crate::future::Future;
 use crate::gil_cell::GilCell;
 use crate::handle::{Callback, Handle, TimerHandle};
+use crate::sock_io::{self, SockWait};
 
 /// asyncio adds the clock's resolution when deciding which timers are due;
 /// CLOCK_MONOTONIC's is one nanosecond.
@@ -68,6 +70,8 @@ pub struct Loop {
     stopping: AtomicBool,
     running: AtomicBool,
     debug: AtomicBool,
+    /// Receive buffer of the native `sock_recv`, reused between calls.
+    scratch: GilCell<Vec<u8>>,
     /// Set before the loop looks at its ready queue to decide whether to
     /// park, cleared after the park: `call_soon_threadsafe` only pays for a
     /// wake-up when the loop may be asleep. The GIL orders the push and the
@@ -263,6 +267,73 @@ impl Loop {
         Ok(obj.get_type().getattr(intern!(py, "call_soon"))?.is(native))
     }
 
+    /// Runs `f` with the receive buffer. `f` may create bytes objects
+    /// (which runs no Python code) but must not call into Python.
+    pub(crate) fn with_scratch<R>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> PyResult<R> {
+        self.scratch.with(py, f)
+    }
+
+    /// Registers a native socket wait as the fd's reader or writer,
+    /// replacing (cancelling) any callback there, as `add_reader` does.
+    pub(crate) fn add_sock_wait(
+        slf: &Bound<'_, Self>,
+        fd: RawFd,
+        read: bool,
+        wait: Py<SockWait>,
+    ) -> PyResult<()> {
+        let handle =
+            Handle::with_callback(slf.py(), Callback::Sock(wait), None, slf.clone().unbind())?;
+        Self::register_io(slf, fd, read, handle).map(drop)
+    }
+
+    /// Removes the fd's reader or writer if it is the native wait for
+    /// `future`; True if it was.
+    pub(crate) fn remove_sock_wait(
+        slf: &Bound<'_, Self>,
+        fd: RawFd,
+        read: bool,
+        future: &Bound<'_, Future>,
+    ) -> PyResult<bool> {
+        let py = slf.py();
+        let registered = slf
+            .get()
+            .schedule
+            .with(py, |s| s.io_handles(read).get(&fd).map(|h| h.clone_ref(py)))?;
+        let Some(handle) = registered else {
+            return Ok(false);
+        };
+        match handle.get().sock_future(py)? {
+            Some(waited) if waited.bind(py).is(future) => Self::_remove_io(slf, fd, read),
+            _ => Ok(false),
+        }
+    }
+
+    /// Makes `handle` the fd's reader or writer; returns it.
+    fn register_io(
+        slf: &Bound<'_, Self>,
+        fd: RawFd,
+        read: bool,
+        handle: Handle,
+    ) -> PyResult<Py<Handle>> {
+        let py = slf.py();
+        let this = slf.get();
+        this.check_closed()?;
+        let handle = Py::new(py, handle.recurring())?;
+        this.reactor.watch(fd, read).map_err(core_to_py)?;
+        let stored = handle.clone_ref(py);
+        let replaced = this
+            .schedule
+            .with(py, |s| s.io_handles(read).insert(fd, stored))?;
+        if let Some(old) = replaced {
+            Handle::cancel(old.bind(py))?;
+        }
+        Ok(handle)
+    }
+
     pub(crate) fn debug_enabled(&self) -> bool {
         self.debug.load(Ordering::Relaxed)
     }
@@ -424,6 +495,7 @@ impl Loop {
             running: AtomicBool::new(false),
             debug: AtomicBool::new(false),
             may_sleep: AtomicBool::new(false),
+            scratch: GilCell::new(Vec::new()),
             thread_id: AtomicU64::new(0),
         })
     }
@@ -484,20 +556,43 @@ impl Loop {
         callback: Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
-        let py = slf.py();
-        let this = slf.get();
-        this.check_closed()?;
-        let handle = Handle::new(py, callback, args.clone(), None, slf.clone().unbind())?;
-        let handle = Py::new(py, handle.recurring())?;
-        this.reactor.watch(fd, read).map_err(core_to_py)?;
-        let stored = handle.clone_ref(py);
-        let replaced = this
-            .schedule
-            .with(py, |s| s.io_handles(read).insert(fd, stored))?;
-        if let Some(old) = replaced {
-            Handle::cancel(old.bind(py))?;
+        slf.get().check_closed()?;
+        let handle = Handle::new(slf.py(), callback, args.clone(), None, slf.clone().unbind())?;
+        Self::register_io(slf, fd, read, handle)
+    }
+
+    /// `sock_recv`'s native part: the bytes now, or a Future for them.
+    fn _sock_recv<'py>(
+        slf: &Bound<'py, Self>,
+        fd: RawFd,
+        nbytes: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.get().check_closed()?;
+        sock_io::sock_recv(slf, fd, nbytes)
+    }
+
+    /// `sock_sendall`'s native part: None if all was sent now, else a Future.
+    fn _sock_sendall<'py>(
+        slf: &Bound<'py, Self>,
+        fd: RawFd,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.get().check_closed()?;
+        sock_io::sock_sendall(slf, fd, data)
+    }
+
+    /// Drops the registration of a native socket wait whose await ended
+    /// early (cancelled); leaves any other callback on the fd alone.
+    fn _sock_cancel(
+        slf: &Bound<'_, Self>,
+        fd: RawFd,
+        read: bool,
+        future: &Bound<'_, Future>,
+    ) -> PyResult<bool> {
+        if slf.get().is_closed() {
+            return Ok(false);
         }
-        Ok(handle)
+        Self::remove_sock_wait(slf, fd, read, future)
     }
 
     /// `remove_reader` / `remove_writer`: True if a callback was registered.
