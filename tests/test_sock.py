@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import socket
 import ssl
 from collections.abc import Iterator
@@ -218,3 +219,73 @@ def test_sendall_to_a_slow_reader_and_cancelled_sendall(loop: asyncio.AbstractEv
             return intact and loop.remove_writer(a) is False
 
     assert loop.run_until_complete(main())
+
+
+@pytest.fixture
+def data_file(tmp_path):  # type: ignore[no-untyped-def]
+    payload = bytes(range(256)) * 20_000  # ~5 MiB
+    path = tmp_path / "payload.bin"
+    path.write_bytes(payload)
+    return path, payload
+
+
+async def _receive_all(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+    received = bytearray()
+    while chunk := await loop.sock_recv(sock, 1 << 20):
+        received += chunk
+    return bytes(received)
+
+
+def test_sock_sendfile_zero_copy_with_offset_and_count(
+    loop: asyncio.AbstractEventLoop,
+    data_file,  # type: ignore[no-untyped-def]
+) -> None:
+    path, payload = data_file
+
+    async def main() -> tuple[int, bytes, int, int]:
+        with nonblocking_pair() as (a, b), open(path, "rb") as file:
+            reading = loop.create_task(_receive_all(loop, b))
+            whole = await loop.sock_sendfile(a, file, fallback=False)
+            position = file.tell()
+            assert await loop.sock_sendfile(a, file, 1000, 5000, fallback=False) == 5000
+            a.shutdown(socket.SHUT_WR)
+            return whole, await reading, position, file.tell()
+
+    whole, received, position, after_part = loop.run_until_complete(main())
+    assert whole == len(payload) == position
+    assert received == payload + payload[1000:6000]
+    assert after_part == 6000
+
+
+def test_sock_sendfile_fallback_and_errors(
+    loop: asyncio.AbstractEventLoop,
+    data_file,  # type: ignore[no-untyped-def]
+) -> None:
+    path, payload = data_file
+
+    async def main() -> tuple[int, bytes, int]:
+        with nonblocking_pair() as (a, b):
+            memory = io.BytesIO(payload)
+            with pytest.raises(asyncio.SendfileNotAvailableError):
+                await loop.sock_sendfile(a, memory, fallback=False)
+            with pytest.raises(ValueError):
+                await loop.sock_sendfile(a, memory, count=0)
+            with pytest.raises(ValueError):
+                await loop.sock_sendfile(a, memory, offset=-1)
+            with pytest.raises(TypeError):
+                await loop.sock_sendfile(a, memory, offset="1")  # type: ignore[arg-type]
+            with open(path) as text, pytest.raises(ValueError):
+                await loop.sock_sendfile(a, text)  # text mode
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.setblocking(False)
+                with pytest.raises(ValueError):
+                    await loop.sock_sendfile(udp, memory)
+            reading = loop.create_task(_receive_all(loop, b))
+            sent = await loop.sock_sendfile(a, memory, 10)
+            a.shutdown(socket.SHUT_WR)
+            return sent, await reading, memory.tell()
+
+    sent, received, position = loop.run_until_complete(main())
+    assert sent == len(payload) - 10
+    assert received == payload[10:]
+    assert position == len(payload)

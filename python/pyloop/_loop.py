@@ -24,6 +24,7 @@ from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
 from ._pyloop import Loop as _NativeLoop
 from ._pyloop import Task, _new_future, _new_task
+from ._sendfile import SendfileMixin
 from ._sock import SockMixin
 
 T = TypeVar("T")
@@ -75,6 +76,7 @@ class Loop(
     ExecutorMixin,
     AsyncGenMixin,
     SockMixin,
+    SendfileMixin,
     asyncio.AbstractEventLoop,
 ):
     """A drop-in asyncio event loop whose engine is Rust."""
