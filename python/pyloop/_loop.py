@@ -25,6 +25,7 @@ from ._executors import ExecutorMixin
 from ._pyloop import Loop as _NativeLoop
 from ._pyloop import Task, _new_future, _new_task
 from ._sendfile import SendfileMixin
+from ._signals import SignalMixin
 from ._sock import SockMixin
 
 T = TypeVar("T")
@@ -77,12 +78,14 @@ class Loop(
     AsyncGenMixin,
     SockMixin,
     SendfileMixin,
+    SignalMixin,
     asyncio.AbstractEventLoop,
 ):
     """A drop-in asyncio event loop whose engine is Rust."""
 
     def __init__(self) -> None:
         self.slow_callback_duration = 0.1
+        self._signal_handlers: dict[int, asyncio.Handle] = {}
         # Debug mode: the handle running now (set by the native run loop).
         self._current_handle: asyncio.Handle | None = None
         self._exception_handler = None
@@ -184,6 +187,18 @@ class Loop(
             return
         if self.get_debug():
             logger.debug("Close %r", self)
+        if self._signal_handlers:
+            if sys.is_finalizing():
+                warnings.warn(
+                    f"Closing the loop {self!r} on interpreter shutdown "
+                    f"stage, skipping signal handlers removal",
+                    ResourceWarning,
+                    stacklevel=2,
+                    source=self,
+                )
+                self._signal_handlers.clear()
+            else:
+                self._remove_all_signal_handlers()
         self._close()
         self._shut_down_executor_nowait()
 

@@ -41,16 +41,30 @@ DEFAULT_MODULES = [
     "test_sock_lowlevel",
     "test_futures",
     "test_tasks",
+    "test_events",
     "native_types",
 ]
 
 # Modules of this directory (not of test.test_asyncio): CPython's Future and
 # Task mixins bound to pyloop's native types.
 LOCAL_MODULES = {"native_types"}
-# Modules whose tests mostly build asyncio's virtual-time test loop themselves
-# (what they test is the Future and Task types): their loop counts are
-# reported but not held against them.
-TYPE_TEST_MODULES = {"test_futures", "test_tasks", "native_types"}
+# Modules whose tests partly build asyncio loops themselves (the Future and
+# Task suites drive asyncio's virtual-time test loop; test_events' Handle,
+# Timer and policy classes use asyncio's base loop or mocks): their loop
+# counts are reported but not held against them.
+MIXED_LOOP_MODULES = {"test_futures", "test_tasks", "test_events", "native_types"}
+
+# test_events covers the whole loop API. Its tests of transports, servers,
+# pipes, subprocesses and TLS (issues 6-8) end in the NotImplementedError
+# of AbstractEventLoop's placeholders: the gate accepts those, and these
+# tests that poke at internals of asyncio's selector loop.
+NOT_YET_IMPLEMENTED = "NotImplementedError"
+ASYNCIO_INTERNALS = {
+    # Counts calls of asyncio's private loop._run_once.
+    "test_timeout_rounding": "patches BaseEventLoop._run_once",
+    # Passes, then calls the selector loop's private _stop_serving(sock).
+    "test_prompt_cancellation": "calls _SelectorEventLoop._stop_serving",
+}
 
 # Tests that fail on pyloop for a reason logged in PYLOOP_NOTES.md, by the
 # feature they wait for. The pytest gate accepts exactly these, and fails if
@@ -68,7 +82,7 @@ BUILDS_BASE_EVENT_LOOP = {"test_pep492", "test_runners"}
 # Modules whose test classes build asyncio.SelectorEventLoop(selector) in
 # create_event_loop(): the child hands them pyloop loops (the selector, which
 # picks epoll/poll/select for asyncio's loop, means nothing to pyloop).
-BUILDS_SELECTOR_EVENT_LOOP = {"test_sock_lowlevel"}
+BUILDS_SELECTOR_EVENT_LOOP = {"test_sock_lowlevel", "test_events"}
 
 CHILD_TIMEOUT = 1200  # seconds for one module; a hung loop shows as a row, not a hang
 REPO = Path(__file__).resolve().parents[2]
@@ -200,7 +214,7 @@ def main(argv: list[str]) -> int:
                counts["skipped"], res["pyloop_loops"], res["asyncio_loops"]]  # fmt: skip
         print("| " + " | ".join(str(c) for c in row) + " |")
         wrong_kind = "asyncio_loops" if args.loop == "pyloop" else "pyloop_loops"
-        if module not in TYPE_TEST_MODULES and (res[wrong_kind] or not res[f"{args.loop}_loops"]):
+        if module not in MIXED_LOOP_MODULES and (res[wrong_kind] or not res[f"{args.loop}_loops"]):
             warnings.append(
                 f"{module}: {res[f'{args.loop}_loops']} {args.loop} loops, "
                 f"{res[wrong_kind]} {wrong_kind.split('_')[0]} loops"

