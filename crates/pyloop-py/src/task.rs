@@ -466,12 +466,17 @@ impl Task {
         self.num_cancels_requested.load(Ordering::Relaxed)
     }
 
-    fn uncancel(&self) -> u64 {
+    fn uncancel(&self, py: Python<'_>) -> u64 {
         let count = &self.num_cancels_requested;
         let previous = count
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .unwrap_or(0);
-        previous.saturating_sub(1)
+        let left = previous.saturating_sub(1);
+        if left == 0 && py.version_info() >= (3, 13) {
+            // 3.13: with no request left, a pending cancellation is dropped.
+            self.must_cancel.store(false, Ordering::Relaxed);
+        }
+        left
     }
 
     #[pyo3(signature = (_result))]
