@@ -28,6 +28,12 @@ use crate::sock_io::{self, SockWait};
 /// CLOCK_MONOTONIC's is one nanosecond.
 const CLOCK_RESOLUTION: f64 = 1e-9;
 
+/// While callbacks keep the loop busy, watched fds are polled (a zero-timeout
+/// turn of the I/O driver) at most this often: often enough that I/O is never
+/// held back noticeably, rarely enough that a request/response exchange does
+/// not pay a second epoll_wait for every wake-up.
+const BUSY_IO_POLL_INTERVAL: f64 = 100e-6;
+
 struct Scheduled {
     when: f64,
     handle: Py<Handle>,
@@ -77,6 +83,9 @@ pub struct Loop {
     /// wake-up when the loop may be asleep. The GIL orders the push and the
     /// look, so a push either is seen or finds this flag set.
     may_sleep: AtomicBool,
+    /// When the I/O driver was last turned (park or zero-timeout poll), as
+    /// `f64::to_bits` of the loop clock.
+    last_io_poll: AtomicU64,
     /// `pthread_self()` of the thread inside `_run`, 0 when not running.
     thread_id: AtomicU64,
 }
@@ -424,13 +433,15 @@ impl Loop {
         if timeout != Some(Duration::ZERO) {
             py.allow_threads(|| reactor.park(timeout, &mut events))
                 .map_err(core_to_py)?;
+            self.note_io_poll();
             // Runs Python-level signal handlers; the default SIGINT handler
             // raises KeyboardInterrupt out of run_forever, as in asyncio.
             py.check_signals()?;
-        } else if reactor.watches_fds() {
+        } else if reactor.watches_fds() && self.io_poll_due() {
             // Callbacks are waiting, but watched fds still get their turn.
             py.allow_threads(|| reactor.poll_io(&mut events))
                 .map_err(core_to_py)?;
+            self.note_io_poll();
         }
         self.may_sleep.store(false, Ordering::Release);
         if !events.is_empty() {
@@ -454,6 +465,16 @@ impl Loop {
             outcome?;
         }
         Ok(())
+    }
+
+    fn note_io_poll(&self) {
+        self.last_io_poll
+            .store(monotonic().to_bits(), Ordering::Relaxed);
+    }
+
+    fn io_poll_due(&self) -> bool {
+        let last = f64::from_bits(self.last_io_poll.load(Ordering::Relaxed));
+        monotonic() - last >= BUSY_IO_POLL_INTERVAL
     }
 
     /// Debug mode: runs `handle` as `_current_handle` (the default exception
@@ -495,6 +516,7 @@ impl Loop {
             running: AtomicBool::new(false),
             debug: AtomicBool::new(false),
             may_sleep: AtomicBool::new(false),
+            last_io_poll: AtomicU64::new(0),
             scratch: GilCell::new(Vec::new()),
             thread_id: AtomicU64::new(0),
         })
