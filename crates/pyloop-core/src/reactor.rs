@@ -131,6 +131,14 @@ impl Reactor {
         !self.registry.is_empty()
     }
 
+    /// The ready watched fds, as a future. Outside Tokio's cooperative
+    /// budget: one poll may look at hundreds of fds, and with the budget
+    /// spent half-way the rest were answered Pending and never looked at
+    /// again (500 echo pairs hung; tests/test_sock_stress.py).
+    fn ready_fds(&self) -> impl std::future::Future<Output = Vec<IoEvent>> + '_ {
+        tokio::task::unconstrained(std::future::poll_fn(|cx| self.registry.poll_events(cx)))
+    }
+
     /// Collects fd readiness without blocking: one zero-timeout turn of the
     /// I/O driver (used when callbacks are ready and the loop must not wait).
     pub fn poll_io(&self, events: &mut Vec<IoEvent>) -> Result<(), CoreError> {
@@ -139,7 +147,7 @@ impl Reactor {
             return Ok(());
         }
         let ready = self.runtime.block_on(async {
-            let io = std::future::poll_fn(|cx| self.registry.poll_events(cx));
+            let io = self.ready_fds();
             tokio::select! {
                 biased;
                 ready = io => ready,
@@ -164,7 +172,7 @@ impl Reactor {
         let woke = self.runtime.block_on(async {
             let notified = self.notify.notified();
             let signal = self.signal_rx.readable();
-            let io = std::future::poll_fn(|cx| self.registry.poll_events(cx));
+            let io = self.ready_fds();
             match timeout {
                 None => tokio::select! {
                     biased;
@@ -369,6 +377,28 @@ mod io_tests {
         assert!(!events[0].readable && events[0].writable);
         r.unwatch(b.as_raw_fd(), false).unwrap();
         assert!(!r.watches_fds());
+    }
+
+    #[test]
+    fn one_ready_fd_among_hundreds_is_reported() {
+        // More fds than Tokio's cooperative budget (128) in one poll; only
+        // the woken fd is looked at and reported.
+        let r = Reactor::new().unwrap();
+        let pairs: Vec<_> = (0..300).map(|_| UnixStream::pair().unwrap()).collect();
+        for (_, b) in &pairs {
+            r.watch(b.as_raw_fd(), true).unwrap();
+        }
+        let mut events = Vec::new();
+        assert_eq!(
+            r.park(Some(Duration::from_millis(10)), &mut events)
+                .unwrap(),
+            Park::TimedOut
+        );
+        let (mut a, b) = (&pairs[250].0, &pairs[250].1);
+        a.write_all(b"x").unwrap();
+        assert_eq!(r.park(None, &mut events).unwrap(), Park::Io);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].fd, b.as_raw_fd());
     }
 
     #[test]

@@ -8,16 +8,22 @@
 //! again, and cleared when the fd is no longer ready. A fresh readiness (the
 //! first after Tokio last said "not ready") is handed out without the check:
 //! it comes from an epoll edge, and the typical reader drains the fd and
-//! removes itself before it could be checked. A registration is dropped (and
-//! the fd deregistered from epoll) the moment its last interest goes, before
-//! user code can close and reuse the fd number.
+//! removes itself before it could be checked.
+//!
+//! A poll looks only at the fds that can have news: those Tokio woke (each
+//! fd has its own waker, which queues the fd and wakes the park), those just
+//! registered, and those handed out ready last time (the level-triggered
+//! recheck). Its cost follows the ready fds, not the watched ones.
+//!
+//! A registration is dropped (and the fd deregistered from epoll) the moment
+//! its last interest goes, before user code can close and reuse the fd number.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -31,8 +37,49 @@ impl AsRawFd for Borrowed {
     }
 }
 
+/// Locks, carrying on after a panic elsewhere (the data stays consistent:
+/// every critical section here is a single insert, remove or swap).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The fds Tokio woke since the last poll, and the park's waker.
+#[derive(Default)]
+struct Woken {
+    fds: Mutex<Vec<RawFd>>,
+    park: Mutex<Option<Waker>>,
+}
+
+impl Woken {
+    fn push(&self, fd: RawFd) {
+        lock(&self.fds).push(fd);
+    }
+}
+
+/// The waker Tokio holds for one fd: queues the fd and wakes the park.
+struct FdWaker {
+    fd: RawFd,
+    woken: Arc<Woken>,
+}
+
+impl Wake for FdWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.push(self.fd);
+        let park = lock(&self.woken.park).clone();
+        if let Some(park) = park {
+            park.wake();
+        }
+    }
+}
+
 struct Watched {
     fd: AsyncFd<Borrowed>,
+    /// This fd's `FdWaker`, handed to Tokio when its readiness is polled.
+    waker: Waker,
     read: bool,
     write: bool,
     /// Per direction: Tokio reported "not ready" since the readiness was
@@ -50,8 +97,16 @@ pub struct IoEvent {
 }
 
 #[derive(Default)]
+struct Inner {
+    watched: HashMap<RawFd, Watched>,
+    /// Fds handed out ready by the last poll: looked at again by the next.
+    recheck: Vec<RawFd>,
+}
+
+#[derive(Default)]
 pub struct IoRegistry {
-    watched: Mutex<HashMap<RawFd, Watched>>,
+    inner: Mutex<Inner>,
+    woken: Arc<Woken>,
     /// `watched.len()`, readable without the lock: the run loop asks on every
     /// iteration with ready callbacks whether there is any fd to poll.
     count: AtomicUsize,
@@ -82,14 +137,11 @@ impl IoRegistry {
         self.count.store(watched.len(), Ordering::Release);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RawFd, Watched>> {
-        self.watched.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Sets the read or write interest of `fd` (registering it if new).
     /// Must be called inside the runtime's context.
     pub fn watch(&self, fd: RawFd, read: bool) -> io::Result<()> {
-        let mut watched = self.lock();
+        let mut inner = lock(&self.inner);
+        let watched = &mut inner.watched;
         let (old_read, old_write) = watched
             .get(&fd)
             .map_or((false, false), |w| (w.read, w.write));
@@ -103,7 +155,7 @@ impl IoRegistry {
         }
         // Re-register with the combined interest: one registration per fd.
         watched.remove(&fd);
-        self.recount(&watched);
+        self.recount(watched);
         let interest = match (new_read, new_write) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
             (true, false) => Interest::READABLE,
@@ -114,10 +166,15 @@ impl IoRegistry {
         // contract is that user code removes the callback before closing.
         let afd = unsafe { AsyncFd::register_with_interest(Borrowed(fd), interest) }
             .map_err(|e| e.into_parts().1)?;
+        let waker = Waker::from(Arc::new(FdWaker {
+            fd,
+            woken: Arc::clone(&self.woken),
+        }));
         watched.insert(
             fd,
             Watched {
                 fd: afd,
+                waker,
                 read: new_read,
                 write: new_write,
                 // Nothing observed yet: Tokio starts with no readiness, so
@@ -126,13 +183,17 @@ impl IoRegistry {
                 write_fresh: true,
             },
         );
-        self.recount(&watched);
+        self.recount(watched);
+        drop(inner);
+        // Polled once soon, which hands Tokio its waker.
+        self.woken.push(fd);
         Ok(())
     }
 
     /// Drops the read or write interest; deregisters the fd when none is left.
     pub fn unwatch(&self, fd: RawFd, read: bool) -> io::Result<()> {
-        let mut watched = self.lock();
+        let mut inner = lock(&self.inner);
+        let watched = &mut inner.watched;
         let Some(entry) = watched.get(&fd) else {
             return Ok(());
         };
@@ -142,8 +203,8 @@ impl IoRegistry {
             (entry.read, false)
         };
         watched.remove(&fd);
-        self.recount(&watched);
-        drop(watched);
+        self.recount(watched);
+        drop(inner);
         if keep_read {
             self.watch(fd, true)?;
         }
@@ -155,26 +216,45 @@ impl IoRegistry {
 
     /// Deregisters everything (loop close).
     pub fn clear(&self) {
-        let mut watched = self.lock();
-        watched.clear();
-        self.recount(&watched);
+        let mut inner = lock(&self.inner);
+        inner.watched.clear();
+        inner.recheck.clear();
+        self.recount(&inner.watched);
     }
 
-    /// Collects the fds ready now; registers wakers for the others.
+    /// Collects the fds ready now among those that can have news; the others
+    /// have their wakers registered with Tokio.
     pub fn poll_events(&self, cx: &mut Context<'_>) -> Poll<Vec<IoEvent>> {
-        let mut watched = self.lock();
+        {
+            let mut park = lock(&self.woken.park);
+            if !park.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *park = Some(cx.waker().clone());
+            }
+        }
+        let mut candidates = std::mem::take(&mut *lock(&self.woken.fds));
+        let mut inner = lock(&self.inner);
+        let Inner { watched, recheck } = &mut *inner;
+        candidates.append(recheck);
+        candidates.sort_unstable();
+        candidates.dedup();
         let mut events = Vec::new();
-        for (&fd, entry) in watched.iter_mut() {
+        for fd in candidates {
+            let Some(entry) = watched.get_mut(&fd) else {
+                continue; // unwatched since it was queued
+            };
+            let waker = entry.waker.clone();
+            let mut fd_cx = Context::from_waker(&waker);
             let readable =
-                entry.read && Self::level_ready(&entry.fd, cx, true, &mut entry.read_fresh);
-            let writable =
-                entry.write && Self::level_ready(&entry.fd, cx, false, &mut entry.write_fresh);
+                entry.read && Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_fresh);
+            let writable = entry.write
+                && Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_fresh);
             if readable || writable {
                 events.push(IoEvent {
                     fd,
                     readable,
                     writable,
                 });
+                recheck.push(fd);
             }
         }
         if events.is_empty() {
