@@ -358,3 +358,76 @@ def test_uncancel_never_goes_negative(loop: asyncio.AbstractEventLoop) -> None:
     assert task.uncancel() == 0
     loop.run_until_complete(task)
     assert is_pyloop(loop) == (type(task).__module__ == "pyloop._pyloop")
+
+
+def test_introspection_stack_context_and_reprs(loop: asyncio.AbstractEventLoop) -> None:
+    import io
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def parked(fut: asyncio.Future[None]) -> str:
+        await fut
+        return var.get()
+
+    async def main() -> list[Any]:
+        fut = loop.create_future()
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "task's own")
+        task = loop.create_task(parked(fut), name="introspected", context=ctx)
+        await asyncio.sleep(0)
+        frames = task.get_stack()
+        printed = io.StringIO()
+        task.print_stack(file=printed)
+        pending = repr(task)
+        seen = [
+            [f.f_code.co_name for f in frames],
+            "parked" in printed.getvalue(),
+            # Task.get_context is 3.12+ in asyncio; pyloop has it everywhere.
+            task.get_context() is ctx if hasattr(task, "get_context") else True,
+            task.get_coro().__name__,
+            re.fullmatch(
+                r"<Task pending name='introspected' coro=<.*parked\(\) running at .*> "
+                r"wait_for=<Future pending cb=\[Task.task_wakeup\(\)\]>>",
+                pending,
+            )
+            is not None,
+        ]
+        fut.set_result(None)
+        seen.append(await task)
+        cancelled = loop.create_task(parked(loop.create_future()))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        seen.append(
+            re.fullmatch(
+                r"<Task cancelled name='Task-\d+' coro=<.*parked\(\) done, .*>>", repr(cancelled)
+            )
+            is not None
+        )
+        return seen
+
+    assert loop.run_until_complete(main()) == [
+        ["parked"],
+        True,
+        True,
+        "parked",
+        True,
+        "task's own",
+        True,
+    ]
+
+
+def test_create_task_leaves_a_rejected_object_alone(loop: asyncio.AbstractEventLoop) -> None:
+    class Awaitable:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+        def __await__(self) -> Any:
+            yield
+
+    thing = Awaitable()
+    with pytest.raises(TypeError):
+        loop.create_task(thing)  # type: ignore[arg-type]
+    assert not thing.closed

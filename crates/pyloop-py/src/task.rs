@@ -644,7 +644,7 @@ impl TaskStep {
     /// on a task would otherwise print their reprs into each other).
     #[getter]
     fn __qualname__(&self) -> &'static str {
-        "Task.__step"
+        "Task.task_step"
     }
 
     /// The task, as a bound method's `__self__` (asyncio's slow-callback
@@ -689,7 +689,7 @@ impl TaskWakeup {
     /// on a task would otherwise print their reprs into each other).
     #[getter]
     fn __qualname__(&self) -> &'static str {
-        "Task.__wakeup"
+        "Task.task_wakeup"
     }
 
     #[getter]
