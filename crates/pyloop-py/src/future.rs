@@ -11,7 +11,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyAttributeError, PyRuntimeError, PyStopIteration, PyTypeError, PyValueError,
+};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -19,6 +21,7 @@ use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::{CancelledError, InvalidStateError, NOT_INITIALIZED};
+use crate::future_iter::FutureIter;
 use crate::gil_cell::GilCell;
 use crate::handle::Callback;
 use crate::imports::{
@@ -470,7 +473,7 @@ pub(crate) fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
 }
 
-fn is_exception_instance(obj: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn is_exception_instance(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: a type check on a live object.
     unsafe { ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0 }
 }
@@ -610,9 +613,7 @@ impl Future {
     }
 
     fn __await__(slf: &Bound<'_, Self>) -> PyResult<FutureIter> {
-        Ok(FutureIter {
-            future: GilCell::new(Some(slf.clone().unbind())),
-        })
+        Ok(FutureIter::new(slf.clone().unbind()))
     }
 
     fn __iter__(slf: &Bound<'_, Self>) -> PyResult<FutureIter> {
@@ -754,11 +755,7 @@ impl Future {
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| {
-            if let Ok(core) = self.core.with(py, std::mem::take) {
-                drop(core);
-            }
-        });
+        self.core.clear();
     }
 }
 
@@ -791,172 +788,5 @@ impl Future {
         }
         loop_.call_method1(py, intern!(py, "call_exception_handler"), (context,))?;
         Ok(())
-    }
-}
-
-use pyo3::exceptions::PyAttributeError;
-
-/// The iterator `await future` drives: yields the future once while it is
-/// pending, then returns its result (or raises its error).
-#[pyclass(frozen, module = "pyloop._pyloop")]
-pub struct FutureIter {
-    future: GilCell<Option<Py<Future>>>,
-}
-
-/// What one resumption of `await future` gives.
-enum Resumed<'py> {
-    Yield(Bound<'py, PyAny>),
-    Return(Bound<'py, PyAny>),
-}
-
-impl FutureIter {
-    fn resume<'py>(&self, py: Python<'py>) -> PyResult<Resumed<'py>> {
-        let Some(future) = self
-            .future
-            .with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))?
-        else {
-            return Ok(Resumed::Return(py.None().into_bound(py)));
-        };
-        let future = future.into_bound(py);
-        let fut = future.get();
-        if !fut.is_done() {
-            if !fut.is_blocking() {
-                fut.set_blocking(true);
-                return Ok(Resumed::Yield(future.into_any()));
-            }
-            return Err(PyRuntimeError::new_err("await wasn't used with future"));
-        }
-        let released = self.future.with(py, Option::take)?;
-        drop(released);
-        fut.result_of(py).map(Resumed::Return)
-    }
-
-    fn next<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.resume(py)? {
-            Resumed::Yield(future) => Ok(Some(future)),
-            Resumed::Return(value) => Err(PyStopIteration::new_err((value.unbind(),))),
-        }
-    }
-}
-
-/// The `am_send` slot: how a coroutine resumes `await future` without the
-/// StopIteration object `__next__` would have to raise for the result.
-///
-/// SAFETY: CPython calls it with the GIL held, a live `FutureIter` and a
-/// valid `result` pointer.
-pub(crate) unsafe extern "C" fn future_iter_send(
-    iter: *mut ffi::PyObject,
-    _arg: *mut ffi::PyObject,
-    result: *mut *mut ffi::PyObject,
-) -> ffi::PySendResult {
-    // SAFETY: see above.
-    let py = unsafe { Python::assume_gil_acquired() };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: the slot is only installed on FutureIter.
-        let iter =
-            unsafe { Bound::from_borrowed_ptr(py, iter).downcast_into_unchecked::<FutureIter>() };
-        iter.get().resume(py)
-    }));
-    let outcome = outcome.unwrap_or_else(|_| {
-        Err(pyo3::panic::PanicException::new_err(
-            "panic while resuming a future",
-        ))
-    });
-    match outcome {
-        Ok(Resumed::Yield(value)) => {
-            // SAFETY: `result` is a valid out-pointer; we hand over a reference.
-            unsafe { *result = value.into_ptr() };
-            ffi::PySendResult::PYGEN_NEXT
-        }
-        Ok(Resumed::Return(value)) => {
-            // SAFETY: as above.
-            unsafe { *result = value.into_ptr() };
-            ffi::PySendResult::PYGEN_RETURN
-        }
-        Err(err) => {
-            err.restore(py);
-            // SAFETY: as above; NULL with an error set.
-            unsafe { *result = std::ptr::null_mut() };
-            ffi::PySendResult::PYGEN_ERROR
-        }
-    }
-}
-
-#[pymethods]
-impl FutureIter {
-    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
-    }
-
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.next(py)
-    }
-
-    #[pyo3(signature = (_value = None))]
-    fn send<'py>(
-        &self,
-        py: Python<'py>,
-        _value: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.next(py)
-    }
-
-    /// Raises the given exception at the `await` (as C asyncio's iterator).
-    #[pyo3(signature = (typ, val = None, tb = None))]
-    fn throw(
-        &self,
-        py: Python<'_>,
-        typ: Bound<'_, PyAny>,
-        val: Option<Bound<'_, PyAny>>,
-        tb: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let released = self.future.with(py, Option::take)?;
-        drop(released);
-        let exc = if is_exception_instance(&typ) {
-            if val.as_ref().is_some_and(|v| !v.is_none()) {
-                return Err(PyTypeError::new_err(
-                    "instance exception may not have a separate value",
-                ));
-            }
-            typ
-        } else if typ.is_instance_of::<PyType>()
-            // SAFETY: a type check on a live object.
-            && unsafe { ffi::PyExceptionClass_Check(typ.as_ptr()) } != 0
-        {
-            match val {
-                Some(v) if is_exception_instance(&v) => v,
-                Some(v) if !v.is_none() => typ.call1((v,))?,
-                _ => typ.call0()?,
-            }
-        } else {
-            return Err(PyTypeError::new_err(
-                "exceptions must be classes deriving BaseException",
-            ));
-        };
-        if let Some(tb) = tb.filter(|t| !t.is_none()) {
-            exc.setattr(intern!(py, "__traceback__"), tb)?;
-        }
-        Err(PyErr::from_value(exc))
-    }
-
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let released = self.future.with(py, Option::take)?;
-        drop(released);
-        Ok(())
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        if let Some(Some(future)) = self.future.peek() {
-            visit.call(future)?;
-        }
-        Ok(())
-    }
-
-    fn __clear__(&self) {
-        Python::with_gil(|py| {
-            if let Ok(future) = self.future.with(py, Option::take) {
-                drop(future);
-            }
-        });
     }
 }

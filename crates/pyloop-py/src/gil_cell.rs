@@ -63,3 +63,16 @@ impl<T> GilCell<T> {
         Some(unsafe { &*self.value.get() })
     }
 }
+
+impl<T: Default> GilCell<T> {
+    /// For `__clear__`: empties the cell; the old value is dropped after the
+    /// borrow ends (dropping may run Python code). A cell that is being
+    /// changed right now is left alone.
+    pub fn clear(&self) {
+        Python::with_gil(|py| {
+            if let Ok(old) = self.with(py, std::mem::take) {
+                drop(old);
+            }
+        });
+    }
+}

@@ -5,6 +5,7 @@ mod current_task;
 mod errors;
 mod fastcall;
 mod future;
+mod future_iter;
 mod gil_cell;
 mod handle;
 mod imports;
@@ -22,7 +23,7 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::Handle>()?;
     m.add_class::<handle::TimerHandle>()?;
     m.add_class::<future::Future>()?;
-    m.add_class::<future::FutureIter>()?;
+    m.add_class::<future_iter::FutureIter>()?;
     m.add_class::<task::Task>()?;
     m.add_class::<task::TaskStep>()?;
     m.add_class::<task::TaskWakeup>()?;

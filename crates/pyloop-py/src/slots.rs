@@ -20,7 +20,8 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 
 use std::sync::atomic::Ordering;
 
-use crate::future::{future_iter_send, Future, FutureIter, FUTURE_TYPE, TASK_TYPE};
+use crate::future::{Future, FUTURE_TYPE, TASK_TYPE};
+use crate::future_iter::{future_iter_send, FutureIter};
 use crate::task::Task;
 
 /// Positional and keyword arguments of an `__init__` call, by name.

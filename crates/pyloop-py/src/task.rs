@@ -604,11 +604,7 @@ impl Task {
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| {
-            if let Ok(core) = self.core.with(py, std::mem::take) {
-                drop(core);
-            }
-        });
+        self.core.clear();
     }
 }
 
