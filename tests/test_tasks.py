@@ -431,3 +431,30 @@ def test_create_task_leaves_a_rejected_object_alone(loop: asyncio.AbstractEventL
     with pytest.raises(TypeError):
         loop.create_task(thing)  # type: ignore[arg-type]
     assert not thing.closed
+
+
+def test_registered_tasks_leave_asyncio_registry_with_them(pyloop: Any) -> None:
+    # pyloop makes asyncio's registry entries itself on 3.11 (task_registry.rs):
+    # they must behave as WeakSet.add's, also when a task dies mid-iteration.
+    registry = asyncio.tasks._all_tasks if sys.version_info < (3, 12) else None
+    if registry is None:
+        pytest.skip("3.12+ registers through asyncio's own _register_task")
+    loop = pyloop.new_event_loop()
+    try:
+        before = len(registry.data)
+        tasks = [loop.create_task(asyncio.sleep(0)) for _ in range(100)]
+        assert all(t in registry for t in tasks)
+        loop.run_until_complete(asyncio.gather(*tasks))
+        walking = iter(registry)
+        next(walking)  # the set is being iterated: removals are deferred
+        del tasks
+        gc.collect()
+        assert registry._pending_removals
+        late = loop.create_task(asyncio.sleep(0))  # registers mid-iteration
+        walking.close()
+        loop.run_until_complete(late)
+        del late
+        gc.collect()
+        assert len(registry.data) == before and not registry._pending_removals
+    finally:
+        loop.close()

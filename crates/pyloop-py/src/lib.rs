@@ -13,6 +13,7 @@ mod loop_;
 mod slots;
 mod sock_io;
 mod task;
+mod task_registry;
 
 use pyo3::prelude::*;
 

@@ -23,10 +23,11 @@ use crate::future::{copy_context, exact_native, Future};
 use crate::gil_cell::GilCell;
 use crate::handle::Callback;
 use crate::imports::{
-    is_coroutine, register_task, repr_from_info, task_get_stack, task_name_counter,
-    task_print_stack, task_repr_info,
+    is_coroutine, repr_from_info, task_get_stack, task_name_counter, task_print_stack,
+    task_repr_info,
 };
 use crate::loop_::Loop;
+use crate::task_registry;
 
 #[derive(Default)]
 struct TaskCore {
@@ -159,7 +160,7 @@ impl Task {
         // reported as destroyed while pending, as asyncio reports it.
         this.log_destroy_pending.store(true, Ordering::Relaxed);
         Self::schedule_step(slf, None)?;
-        register_task(py)?.call1((slf,))?;
+        task_registry::register(slf.as_any())?;
         Ok(())
     }
 
