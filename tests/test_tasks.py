@@ -458,3 +458,25 @@ def test_registered_tasks_leave_asyncio_registry_with_them(pyloop: Any) -> None:
         assert len(registry.data) == before and not registry._pending_removals
     finally:
         loop.close()
+
+
+def test_loop_with_a_factory_that_refers_to_it_is_collected(
+    loop_factory: Any,
+) -> None:
+    import functools
+
+    loop = loop_factory()
+
+    def factory(owner: Any, the_loop: Any, coro: Any, **kwargs: Any) -> Any:
+        return asyncio.Task(coro, loop=the_loop, **kwargs)
+
+    loop.set_task_factory(functools.partial(factory, loop))  # a cycle through the loop
+    assert loop.get_task_factory() is not None
+    loop.run_until_complete(loop.create_task(asyncio.sleep(0)))
+    with pytest.raises(TypeError, match="callable"):
+        loop.set_task_factory(42)
+    ref = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert ref() is None

@@ -23,7 +23,7 @@ from ._asyncgens import AsyncGenMixin
 from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
 from ._pyloop import Loop as _NativeLoop
-from ._pyloop import Task, _new_future, _new_task
+from ._pyloop import Task, _new_future
 from ._sendfile import SendfileMixin
 from ._signals import SignalMixin
 from ._sock import SockMixin
@@ -93,7 +93,6 @@ class Loop(
         self._executor_shutdown_called = False
         self._asyncgens = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
-        self._task_factory: Callable[..., asyncio.Future[Any]] | None = None
         self._origin_tracking = False
         self._saved_origin_depth = 0
         self.set_debug(_debug_from_environment())
@@ -251,40 +250,26 @@ class Loop(
     def create_future(self) -> asyncio.Future[Any]:
         return _new_future(self)
 
-    def create_task(
+    # create_task, set_task_factory and get_task_factory are native: a task
+    # factory, or keyword arguments for one (3.13), take this path.
+    def _create_task_slow(
         self,
         coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
-        *,
-        name: str | None = None,
-        context: Any = None,
-        **kwargs: Any,
+        name: str | None,
+        context: Any,
+        kwargs: dict[str, Any],
     ) -> asyncio.Task[T]:
-        self._check_closed()
         if kwargs and not _compat.PY313:
             unexpected = next(iter(kwargs))
             raise TypeError(f"create_task() got an unexpected keyword argument {unexpected!r}")
-        factory = self._task_factory
+        factory = self.get_task_factory()
         if factory is None:
-            task = (
-                _new_task(self, coro, name, context)
-                if not kwargs
-                else Task(coro, loop=self, name=name, context=context, **kwargs)
-            )
-        else:
-            if context is not None:
-                kwargs["context"] = context
-            if _compat.PY313:
-                task = factory(self, coro, name=name, **kwargs)
-            else:
-                task = factory(self, coro, **kwargs)
-                if name is not None:
-                    task.set_name(name)
-        return task
-
-    def set_task_factory(self, factory: Callable[..., asyncio.Future[Any]] | None) -> None:
-        if factory is not None and not callable(factory):
-            raise TypeError("task factory must be a callable or None")
-        self._task_factory = factory
-
-    def get_task_factory(self) -> Callable[..., asyncio.Future[Any]] | None:
-        return self._task_factory
+            return Task(coro, loop=self, name=name, context=context, **kwargs)
+        if context is not None:
+            kwargs["context"] = context
+        if _compat.PY313:
+            return factory(self, coro, name=name, **kwargs)  # type: ignore[no-any-return]
+        task = factory(self, coro, **kwargs)
+        if name is not None:
+            task.set_name(name)
+        return task  # type: ignore[no-any-return]

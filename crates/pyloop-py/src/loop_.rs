@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyFloat, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyTuple};
 
 use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
 use crate::future::Future;
@@ -76,6 +76,8 @@ pub struct Loop {
     stopping: AtomicBool,
     running: AtomicBool,
     debug: AtomicBool,
+    /// `set_task_factory`'s factory.
+    task_factory: GilCell<Option<Py<PyAny>>>,
     /// Receive buffer of the native `sock_recv`, reused between calls.
     scratch: GilCell<Vec<u8>>,
     /// Set before the loop looks at its ready queue to decide whether to
@@ -518,8 +520,70 @@ impl Loop {
             may_sleep: AtomicBool::new(false),
             last_io_poll: AtomicU64::new(0),
             scratch: GilCell::new(Vec::new()),
+            task_factory: GilCell::new(None),
             thread_id: AtomicU64::new(0),
         })
+    }
+
+    /// `loop.create_task`: a `pyloop.Task` built natively, unless a task
+    /// factory is set or keyword arguments for one are given (then the
+    /// Python side's `_create_task_slow` decides, as asyncio's loop does).
+    #[pyo3(signature = (coro, *, name = None, context = None, **kwargs))]
+    fn create_task<'py>(
+        slf: &Bound<'py, Self>,
+        coro: Bound<'py, PyAny>,
+        name: Option<Bound<'py, PyAny>>,
+        context: Option<Bound<'py, PyAny>>,
+        kwargs: Option<Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        this.check_closed()?;
+        let has_factory = this.task_factory.with(py, |f| f.is_some())?;
+        if has_factory || kwargs.as_ref().is_some_and(|k| !k.is_empty()) {
+            let kwargs = kwargs.unwrap_or_else(|| PyDict::new(py));
+            return slf.call_method1(
+                intern!(py, "_create_task_slow"),
+                (coro, name, context, kwargs),
+            );
+        }
+        crate::task::_new_task(slf.clone().into_any(), coro, name, context).map(Bound::into_any)
+    }
+
+    fn set_task_factory(&self, py: Python<'_>, factory: Bound<'_, PyAny>) -> PyResult<()> {
+        let factory = if factory.is_none() {
+            None
+        } else if factory.is_callable() {
+            Some(factory.unbind())
+        } else {
+            return Err(PyTypeError::new_err(
+                "task factory must be a callable or None",
+            ));
+        };
+        let old = self
+            .task_factory
+            .with(py, |f| std::mem::replace(f, factory))?;
+        drop(old);
+        Ok(())
+    }
+
+    fn get_task_factory(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.task_factory
+            .with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))
+    }
+
+    /// The task factory is the one Python object the loop holds that can
+    /// lead back to it (`functools.partial(factory, loop)`): the collector
+    /// must see it.
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Some(Some(factory)) = self.task_factory.peek() {
+            visit.call(factory)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.task_factory.clear();
     }
 
     /// The loop's clock: `time.monotonic()`.
