@@ -23,7 +23,7 @@ from ._asyncgens import AsyncGenMixin
 from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
 from ._pyloop import Loop as _NativeLoop
-from ._pyloop import Task, _new_future
+from ._pyloop import Task
 from ._sendfile import SendfileMixin
 from ._signals import SignalMixin
 from ._sock import SockMixin
@@ -247,8 +247,7 @@ class Loop(
 
     # -- futures and tasks ----------------------------------------------------------
 
-    def create_future(self) -> asyncio.Future[Any]:
-        return _new_future(self)
+    # create_future is native (the Loop type's own method).
 
     # create_task, set_task_factory and get_task_factory are native: a task
     # factory, or keyword arguments for one (3.13), take this path.

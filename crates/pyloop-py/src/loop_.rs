@@ -525,6 +525,11 @@ impl Loop {
         })
     }
 
+    /// `loop.create_future`: a `pyloop.Future` on this loop.
+    fn create_future<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, crate::future::Future>> {
+        crate::future::_new_future(slf.clone().into_any())
+    }
+
     /// `loop.create_task`: a `pyloop.Task` built natively, unless a task
     /// factory is set or keyword arguments for one are given (then the
     /// Python side's `_create_task_slow` decides, as asyncio's loop does).
