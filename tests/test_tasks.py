@@ -480,3 +480,24 @@ def test_loop_with_a_factory_that_refers_to_it_is_collected(
     del loop
     gc.collect()
     assert ref() is None
+
+
+def test_stepping_a_task_inside_another_is_refused(pyloop: Any) -> None:
+    # On asyncio's loop pyloop's tasks queue callable step objects, so one can
+    # be called by hand while another task runs: asyncio's own error.
+    loop = asyncio.new_event_loop()
+
+    async def inner() -> int:
+        return 1
+
+    async def outer() -> int:
+        task = pyloop.Task(inner(), loop=loop)
+        step = loop._ready[-1]._callback  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError, match="Cannot enter into task"):
+            step()
+        return await task
+
+    try:
+        assert loop.run_until_complete(outer()) == 1
+    finally:
+        loop.close()

@@ -8,11 +8,22 @@
 //! state), asyncio's `_enter_task`/`_leave_task` are called instead.
 
 use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::PyDict;
 
 use crate::imports::{enter_task, leave_task};
+
+extern "C" {
+    /// CPython's `dict.setdefault` (public C API, not in pyo3-ffi 0.25):
+    /// returns a borrowed reference to the value now under `key`.
+    fn PyDict_SetDefault(
+        dict: *mut ffi::PyObject,
+        key: *mut ffi::PyObject,
+        default: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
+}
 
 /// The dict, or None when the functions must be called.
 fn current_tasks(py: Python<'_>) -> PyResult<Option<&Bound<'_, PyDict>>> {
@@ -36,14 +47,23 @@ pub fn enter(loop_: &Bound<'_, PyAny>, task: &Bound<'_, PyAny>) -> PyResult<()> 
     let Some(dict) = current_tasks(py)? else {
         return enter_task(py)?.call1((loop_, task)).map(drop);
     };
-    if let Some(running) = dict.get_item(loop_)? {
-        return Err(PyRuntimeError::new_err(format!(
-            "Cannot enter into task {} while another task {} is being executed.",
-            task.repr()?,
-            running.repr()?
-        )));
+    // One lookup: setdefault stores the task unless another one is there.
+    // SAFETY: a live dict, key and value, GIL held; returns a borrowed
+    // reference (the value in the dict) or NULL with an error set.
+    let running = unsafe { PyDict_SetDefault(dict.as_ptr(), loop_.as_ptr(), task.as_ptr()) };
+    if running.is_null() {
+        return Err(PyErr::fetch(py));
     }
-    dict.set_item(loop_, task)
+    if running == task.as_ptr() {
+        return Ok(());
+    }
+    // SAFETY: borrowed from the dict, which keeps it alive for this call.
+    let running = unsafe { Bound::from_borrowed_ptr(py, running) };
+    Err(PyRuntimeError::new_err(format!(
+        "Cannot enter into task {} while another task {} is being executed.",
+        task.repr()?,
+        running.repr()?
+    )))
 }
 
 pub fn leave(loop_: &Bound<'_, PyAny>, task: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -51,16 +71,29 @@ pub fn leave(loop_: &Bound<'_, PyAny>, task: &Bound<'_, PyAny>) -> PyResult<()> 
     let Some(dict) = current_tasks(py)? else {
         return leave_task(py)?.call1((loop_, task)).map(drop);
     };
-    let running = dict.get_item(loop_)?;
-    if !running.as_ref().is_some_and(|r| r.is(task)) {
-        let shown = match running {
-            Some(r) => r.repr()?.to_string(),
-            None => "None".to_owned(),
-        };
-        return Err(PyRuntimeError::new_err(format!(
-            "Leaving task {} does not match the current task {shown}.",
-            task.repr()?
-        )));
+    // SAFETY: a live dict and key, GIL held; a borrowed reference, or NULL
+    // (absent, or an error set).
+    let running = unsafe { ffi::PyDict_GetItemWithError(dict.as_ptr(), loop_.as_ptr()) };
+    if running == task.as_ptr() {
+        // SAFETY: as above; the key is present.
+        if unsafe { ffi::PyDict_DelItem(dict.as_ptr(), loop_.as_ptr()) } != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        return Ok(());
     }
-    dict.del_item(loop_)
+    if let Some(err) = PyErr::take(py) {
+        return Err(err);
+    }
+    let shown = if running.is_null() {
+        "None".to_owned()
+    } else {
+        // SAFETY: borrowed from the dict, alive for this call.
+        unsafe { Bound::from_borrowed_ptr(py, running) }
+            .repr()?
+            .to_string()
+    };
+    Err(PyRuntimeError::new_err(format!(
+        "Leaving task {} does not match the current task {shown}.",
+        task.repr()?
+    )))
 }
