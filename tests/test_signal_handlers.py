@@ -13,18 +13,17 @@ import pytest
 
 def test_handler_runs_as_a_loop_callback(loop: asyncio.AbstractEventLoop) -> None:
     log: list[object] = []
+    ran = loop.create_future()
 
     def on_usr1(tag: str) -> None:
         log.append((tag, "in loop" if loop.is_running() else "outside"))
+        ran.set_result(None)
 
     async def main() -> None:
         loop.add_signal_handler(signal.SIGUSR1, on_usr1, "usr1")
         os.kill(os.getpid(), signal.SIGUSR1)
         log.append("sent")
-        for _ in range(10):
-            await asyncio.sleep(0.01)
-            if len(log) > 1:
-                break
+        await asyncio.wait_for(ran, 30)
 
     try:
         loop.run_until_complete(main())

@@ -473,6 +473,13 @@ pub(crate) fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
 }
 
+/// True for an exception class (a subclass of BaseException).
+pub(crate) fn is_exception_class(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyType>()
+        // SAFETY: a type check on a live type object.
+        && unsafe { ffi::PyExceptionClass_Check(obj.as_ptr()) } != 0
+}
+
 pub(crate) fn is_exception_instance(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: a type check on a live object.
     unsafe { ffi::PyExceptionInstance_Check(obj.as_ptr()) != 0 }
@@ -532,10 +539,7 @@ impl Future {
     fn set_exception(slf: &Bound<'_, Self>, exception: Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
         slf.get().check_pending(py)?;
-        let exception = if exception.is_instance_of::<PyType>()
-            // SAFETY: a type check on a live object.
-            && unsafe { ffi::PyExceptionClass_Check(exception.as_ptr()) } != 0
-        {
+        let exception = if is_exception_class(&exception) {
             let made = exception.call0()?;
             if !is_exception_instance(&made) {
                 return Err(PyTypeError::new_err(

@@ -9,10 +9,9 @@ use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::future::{is_exception_instance, Future};
+use crate::future::{is_exception_class, is_exception_instance, Future};
 use crate::gil_cell::GilCell;
 
 /// The iterator `await future` drives: yields the future once while it is
@@ -144,10 +143,7 @@ impl FutureIter {
                 ));
             }
             typ
-        } else if typ.is_instance_of::<PyType>()
-            // SAFETY: a type check on a live object.
-            && unsafe { ffi::PyExceptionClass_Check(typ.as_ptr()) } != 0
-        {
+        } else if is_exception_class(&typ) {
             match val {
                 Some(v) if is_exception_instance(&v) => v,
                 Some(v) if !v.is_none() => typ.call1((v,))?,

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyTuple};
 
-use crate::future::Future;
+use crate::future::{copy_context, Future};
 use crate::gil_cell::GilCell;
 use crate::imports::{creation_stack, format_callback};
 use crate::loop_::Loop;
@@ -166,11 +166,9 @@ impl Handle {
         let (context, own_context) = match context {
             Some(ctx) if !ctx.is_none() => (ctx.unbind(), false),
             _ => {
-                // SAFETY: the GIL is held; PyContext_CopyCurrent returns a new
-                // reference or NULL with an exception set. The fresh copy is
-                // tracked; untracking an object only we hold is safe.
-                let copy =
-                    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())? };
+                // SAFETY: the fresh copy is tracked; untracking an object
+                // only we hold is safe (the GIL is held).
+                let copy = copy_context(py)?;
                 unsafe { ffi::PyObject_GC_UnTrack(copy.as_ptr().cast()) };
                 (copy.unbind(), true)
             }

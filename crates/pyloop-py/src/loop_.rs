@@ -151,8 +151,19 @@ impl Loop {
         args: &Bound<'py, PyTuple>,
         context: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, Handle>> {
+        let handle = Handle::new(
+            slf.py(),
+            callback,
+            args.clone(),
+            context,
+            slf.clone().unbind(),
+        )?;
+        Self::enqueue(slf, handle)
+    }
+
+    /// Appends a new handle to the ready queue.
+    fn enqueue<'py>(slf: &Bound<'py, Self>, handle: Handle) -> PyResult<Bound<'py, Handle>> {
         let py = slf.py();
-        let handle = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
         let handle = Bound::new(py, handle)?;
         let queued = handle.clone().unbind();
         slf.get().schedule.with(py, |s| s.ready.push_back(queued))?;
@@ -185,8 +196,7 @@ impl Loop {
             this.check_thread()?;
         }
         let handle = Handle::with_callback(py, callback, Some(context), slf.clone().unbind())?;
-        let handle = Py::new(py, handle)?;
-        this.schedule.with(py, |s| s.ready.push_back(handle))
+        Self::enqueue(slf, handle).map(drop)
     }
 
     /// `loop.call_soon_threadsafe` (installed like `call_soon`).
@@ -647,7 +657,7 @@ impl Loop {
         callback: Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
-        slf.get().check_closed()?;
+        // register_io checks that the loop is open.
         let handle = Handle::new(slf.py(), callback, args.clone(), None, slf.clone().unbind())?;
         Self::register_io(slf, fd, read, handle)
     }
