@@ -352,7 +352,6 @@ def test_task_factory_is_honoured(loop: asyncio.AbstractEventLoop) -> None:
     assert made == ["job"]
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11 semantics of uncancel")
 def test_uncancel_never_goes_negative(loop: asyncio.AbstractEventLoop) -> None:
     task = loop.create_task(asyncio.sleep(0))
     assert task.uncancel() == 0
