@@ -60,10 +60,13 @@ pub struct Reactor {
 
 impl Reactor {
     pub fn new() -> Result<Self, CoreError> {
-        let runtime = Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()?;
+        let mut builder = Builder::new_current_thread();
+        builder.enable_io();
+        // Deadlines are a timerfd on Linux; Tokio's timer wheel would only
+        // add its own bookkeeping to every park.
+        #[cfg(not(target_os = "linux"))]
+        builder.enable_time();
+        let runtime = builder.build()?;
         let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
@@ -118,6 +121,13 @@ impl Reactor {
         Ok(self.registry.unwatch(fd, read)?)
     }
 
+    /// `fd` ran dry for reading or writing (see `IoRegistry::drained`).
+    pub fn drained(&self, fd: RawFd, read: bool) {
+        if self.owner.is_current() {
+            self.registry.drained(fd, read);
+        }
+    }
+
     /// Deregisters every watched fd.
     pub fn unwatch_all(&self) {
         if self.owner.is_current() {
@@ -135,8 +145,13 @@ impl Reactor {
     /// budget: one poll may look at hundreds of fds, and with the budget
     /// spent half-way the rest were answered Pending and never looked at
     /// again (500 echo pairs hung; tests/test_sock_stress.py).
-    fn ready_fds(&self) -> impl std::future::Future<Output = Vec<IoEvent>> + '_ {
-        tokio::task::unconstrained(std::future::poll_fn(|cx| self.registry.poll_events(cx)))
+    fn ready_fds<'a>(
+        &'a self,
+        events: &'a mut Vec<IoEvent>,
+    ) -> impl std::future::Future<Output = ()> + 'a {
+        tokio::task::unconstrained(std::future::poll_fn(move |cx| {
+            self.registry.poll_events(cx, events)
+        }))
     }
 
     /// Collects fd readiness without blocking: one zero-timeout turn of the
@@ -146,17 +161,16 @@ impl Reactor {
         if self.registry.is_empty() {
             return Ok(());
         }
-        let ready = self.runtime.block_on(async {
-            let io = self.ready_fds();
+        self.runtime.block_on(async {
+            let io = self.ready_fds(events);
             tokio::select! {
                 biased;
-                ready = io => ready,
+                () = io => {},
                 // yield_now defers to the scheduler, which then turns the I/O
                 // driver with a zero timeout before polling us again.
-                () = tokio::task::yield_now() => Vec::new(),
+                () = tokio::task::yield_now() => {},
             }
         });
-        events.extend(ready);
         Ok(())
     }
 
@@ -172,19 +186,19 @@ impl Reactor {
         let woke = self.runtime.block_on(async {
             let notified = self.notify.notified();
             let signal = self.signal_rx.readable();
-            let io = self.ready_fds();
+            let io = self.ready_fds(events);
             match timeout {
                 None => tokio::select! {
                     biased;
                     _ = signal => Park::Signalled,
                     () = notified => Park::Woken,
-                    ready = io => { events.extend(ready); Park::Io }
+                    () = io => Park::Io,
                 },
                 Some(t) => tokio::select! {
                     biased;
                     _ = signal => Park::Signalled,
                     () = notified => Park::Woken,
-                    ready = io => { events.extend(ready); Park::Io }
+                    () = io => Park::Io,
                     // An error arming the timer ends the wait: the caller
                     // recomputes its timeout, so nothing is lost.
                     _ = self.deadline.sleep(t) => Park::TimedOut,

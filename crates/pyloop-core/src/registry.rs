@@ -101,6 +101,9 @@ struct Inner {
     watched: HashMap<RawFd, Watched>,
     /// Fds handed out ready by the last poll: looked at again by the next.
     recheck: Vec<RawFd>,
+    /// The fds one poll looks at; kept only for its capacity (a poll per
+    /// loop iteration should not allocate).
+    candidates: Vec<RawFd>,
 }
 
 #[derive(Default)]
@@ -214,6 +217,33 @@ impl IoRegistry {
         Ok(())
     }
 
+    /// The caller just saw `fd` run dry for reading (`read`) or writing: a
+    /// short read or a would-block. Tokio's readiness is cleared, so the
+    /// level-triggered recheck needs no `poll(2)`; data that arrives later
+    /// is a new epoll edge (the I/O driver only turns inside the loop's own
+    /// park, after this call), which makes the next readiness fresh.
+    pub fn drained(&self, fd: RawFd, read: bool) {
+        let mut inner = lock(&self.inner);
+        let Some(entry) = inner.watched.get_mut(&fd) else {
+            return;
+        };
+        let waker = entry.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        let polled = if read {
+            entry.fd.poll_read_ready(&mut cx)
+        } else {
+            entry.fd.poll_write_ready(&mut cx)
+        };
+        if let Poll::Ready(Ok(mut guard)) = polled {
+            guard.clear_ready();
+        }
+        if read {
+            entry.read_fresh = true;
+        } else {
+            entry.write_fresh = true;
+        }
+    }
+
     /// Deregisters everything (loop close).
     pub fn clear(&self) {
         let mut inner = lock(&self.inner);
@@ -222,23 +252,29 @@ impl IoRegistry {
         self.recount(&inner.watched);
     }
 
-    /// Collects the fds ready now among those that can have news; the others
-    /// have their wakers registered with Tokio.
-    pub fn poll_events(&self, cx: &mut Context<'_>) -> Poll<Vec<IoEvent>> {
+    /// Appends the fds ready now among those that can have news to `events`
+    /// (Ready if there was any); the others have their wakers registered
+    /// with Tokio.
+    pub fn poll_events(&self, cx: &mut Context<'_>, events: &mut Vec<IoEvent>) -> Poll<()> {
         {
             let mut park = lock(&self.woken.park);
             if !park.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *park = Some(cx.waker().clone());
             }
         }
-        let mut candidates = std::mem::take(&mut *lock(&self.woken.fds));
         let mut inner = lock(&self.inner);
-        let Inner { watched, recheck } = &mut *inner;
+        let Inner {
+            watched,
+            recheck,
+            candidates,
+        } = &mut *inner;
+        // Swapped, not taken: both vectors keep their capacity.
+        std::mem::swap(candidates, &mut *lock(&self.woken.fds));
         candidates.append(recheck);
         candidates.sort_unstable();
         candidates.dedup();
-        let mut events = Vec::new();
-        for fd in candidates {
+        let before = events.len();
+        for &fd in candidates.iter() {
             let Some(entry) = watched.get_mut(&fd) else {
                 continue; // unwatched since it was queued
             };
@@ -257,10 +293,11 @@ impl IoRegistry {
                 recheck.push(fd);
             }
         }
-        if events.is_empty() {
+        candidates.clear();
+        if events.len() == before {
             Poll::Pending
         } else {
-            Poll::Ready(events)
+            Poll::Ready(())
         }
     }
 
