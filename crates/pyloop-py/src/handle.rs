@@ -23,6 +23,7 @@ use crate::imports::{creation_stack, format_callback};
 use crate::loop_::Loop;
 use crate::sock_io::SockWait;
 use crate::task::{Task, TaskStep, TaskWakeup};
+use crate::transport::{self, SocketTransport};
 
 /// What a handle runs.
 pub(crate) enum Callback {
@@ -38,6 +39,11 @@ pub(crate) enum Callback {
     Wakeup { task: Py<Task>, future: Py<PyAny> },
     /// A native `sock_recv`/`sock_sendall` waiting for its fd.
     Sock(Py<SockWait>),
+    /// A native transport's reader (read=True) or writer.
+    Transport {
+        transport: Py<SocketTransport>,
+        read: bool,
+    },
 }
 
 impl Callback {
@@ -56,6 +62,10 @@ impl Callback {
                 future: future.clone_ref(py),
             },
             Self::Sock(wait) => Self::Sock(wait.clone_ref(py)),
+            Self::Transport { transport, read } => Self::Transport {
+                transport: transport.clone_ref(py),
+                read: *read,
+            },
         }
     }
 
@@ -77,6 +87,10 @@ impl Callback {
                 PyTuple::new(py, [future.bind(py)])?,
             ),
             Self::Sock(wait) => (wait.bind(py).clone().into_any(), PyTuple::empty(py)),
+            Self::Transport { transport, read } => {
+                let method = if *read { "_read_ready" } else { "_write_ready" };
+                (transport.bind(py).getattr(method)?, PyTuple::empty(py))
+            }
         })
     }
 
@@ -97,6 +111,7 @@ impl Callback {
                 drop(future.into_bound(py));
             }
             Self::Sock(wait) => drop(wait.into_bound(py)),
+            Self::Transport { transport, .. } => drop(transport.into_bound(py)),
         }
     }
 }
@@ -283,6 +298,11 @@ impl Handle {
             }),
             // Native system calls: no user code, no context needed.
             Callback::Sock(wait) => wait.get().on_ready(this.owner.bind(py)),
+            // Protocol code runs in the context the registration captured,
+            // as asyncio's reader handles do.
+            Callback::Transport { transport, read } => call_in_context(py, &this.context, || {
+                transport::on_ready(transport.bind(py), *read)
+            }),
         };
         match outcome {
             Ok(()) => Ok(()),

@@ -38,6 +38,12 @@ asyncio_fn!(task_repr_info, "asyncio.base_tasks", "_task_repr_info");
 asyncio_fn!(task_get_stack, "asyncio.base_tasks", "_task_get_stack");
 asyncio_fn!(task_print_stack, "asyncio.base_tasks", "_task_print_stack");
 asyncio_fn!(generic_alias, "types", "GenericAlias");
+asyncio_fn!(asyncio_logger, "asyncio.log", "logger");
+asyncio_fn!(
+    buffered_protocol_class,
+    "asyncio.protocols",
+    "BufferedProtocol"
+);
 
 /// asyncio's own rendering of `callback(args)` with its source location, so
 /// handle reprs and error messages read exactly as asyncio's do.

@@ -1,6 +1,7 @@
 //! `pyloop._pyloop`: registers the native classes (and the raw vectorcall
 //! methods of `Loop`); the logic lives in the modules named after them.
 
+mod byte_view;
 mod current_task;
 mod errors;
 mod fastcall;
@@ -12,8 +13,10 @@ mod imports;
 mod loop_;
 mod slots;
 mod sock_io;
+mod sys_io;
 mod task;
 mod task_registry;
+mod transport;
 
 use pyo3::prelude::*;
 
@@ -29,6 +32,7 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<task::TaskStep>()?;
     m.add_class::<task::TaskWakeup>()?;
     m.add_class::<sock_io::SockWait>()?;
+    m.add_class::<transport::SocketTransport>()?;
     m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
     slots::install(m.py())?;

@@ -55,6 +55,9 @@ struct Schedule {
     /// `add_reader` / `add_writer` callbacks by fd.
     readers: HashMap<RawFd, Py<Handle>>,
     writers: HashMap<RawFd, Py<Handle>>,
+    /// The fd events of one iteration; kept between iterations only for its
+    /// capacity.
+    io_events: Vec<IoEvent>,
 }
 
 impl Schedule {
@@ -334,7 +337,7 @@ impl Loop {
     }
 
     /// Makes `handle` the fd's reader or writer; returns it.
-    fn register_io(
+    pub(crate) fn register_io(
         slf: &Bound<'_, Self>,
         fd: RawFd,
         read: bool,
@@ -353,6 +356,12 @@ impl Loop {
             Handle::cancel(old.bind(py))?;
         }
         Ok(handle)
+    }
+
+    /// A native reader or writer saw its fd run dry (a short read, a
+    /// would-block): the next readiness check can skip a system call.
+    pub(crate) fn note_drained(&self, fd: RawFd, read: bool) {
+        self.reactor.drained(fd, read);
     }
 
     pub(crate) fn debug_enabled(&self) -> bool {
@@ -441,7 +450,9 @@ impl Loop {
         self.may_sleep.store(true, Ordering::Release);
         let timeout = self.park_timeout(py)?;
         let reactor = &self.reactor;
-        let mut events = Vec::new();
+        let mut events = self
+            .schedule
+            .with(py, |s| std::mem::take(&mut s.io_events))?;
         if timeout != Some(Duration::ZERO) {
             py.allow_threads(|| reactor.park(timeout, &mut events))
                 .map_err(core_to_py)?;
@@ -457,7 +468,10 @@ impl Loop {
         }
         self.may_sleep.store(false, Ordering::Release);
         if !events.is_empty() {
-            self.dispatch_io(py, &events)?;
+            let dispatched = self.dispatch_io(py, &events);
+            events.clear();
+            self.schedule.with(py, |s| s.io_events = events)?;
+            dispatched?;
         }
         let todo = self.collect_due(py)?;
         let debug = self.debug.load(Ordering::Relaxed);
@@ -636,7 +650,7 @@ impl Loop {
         self.running.load(Ordering::Relaxed)
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
     }
 
@@ -697,7 +711,7 @@ impl Loop {
     }
 
     /// `remove_reader` / `remove_writer`: True if a callback was registered.
-    fn _remove_io(slf: &Bound<'_, Self>, fd: RawFd, read: bool) -> PyResult<bool> {
+    pub(crate) fn _remove_io(slf: &Bound<'_, Self>, fd: RawFd, read: bool) -> PyResult<bool> {
         let py = slf.py();
         let this = slf.get();
         if this.is_closed() {

@@ -18,11 +18,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::future::Future;
 use crate::gil_cell::GilCell;
 use crate::loop_::Loop;
-
-#[cfg(target_os = "linux")]
-const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(target_os = "linux"))]
-const SEND_FLAGS: libc::c_int = 0; // Python ignores SIGPIPE at start-up
+use crate::sys_io;
 
 /// What a waiting socket call still has to do.
 pub(crate) enum SockOp {
@@ -36,10 +32,6 @@ enum Attempt<'py> {
     WouldBlock,
 }
 
-fn would_block(err: &io::Error) -> bool {
-    matches!(err.kind(), io::ErrorKind::WouldBlock)
-}
-
 /// `recv(2)` into the loop's scratch buffer; the bytes object is the copy.
 fn recv_now<'py>(
     py: Python<'py>,
@@ -50,43 +42,22 @@ fn recv_now<'py>(
     if scratch.len() < nbytes {
         scratch.resize(nbytes, 0);
     }
-    loop {
-        // SAFETY: `scratch` has at least `nbytes` writable bytes.
-        let n = unsafe { libc::recv(fd, scratch.as_mut_ptr().cast(), nbytes, 0) };
-        if let Ok(n) = usize::try_from(n) {
-            return Ok(Some(PyBytes::new(py, &scratch[..n])));
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::Interrupted => continue,
-            _ if would_block(&err) => return Ok(None),
-            _ => return Err(err),
-        }
-    }
+    let got = sys_io::recv(fd, &mut scratch[..nbytes])?;
+    Ok(got.map(|n| PyBytes::new(py, &scratch[..n])))
 }
 
-/// `send(2)` until everything is sent or the socket would block; returns
-/// the new `sent`, or None when the socket would block before the end.
-fn send_now(fd: RawFd, data: &PyBuffer<u8>, mut sent: usize) -> io::Result<(usize, bool)> {
+/// Sends the rest of `data` from `sent` on until the socket would block;
+/// returns the new `sent` and whether everything is sent.
+fn send_now(fd: RawFd, data: &PyBuffer<u8>, sent: usize) -> io::Result<(usize, bool)> {
     let total = data.len_bytes();
-    let base = data.buf_ptr().cast::<u8>();
-    while sent < total {
-        // SAFETY: the buffer stays exported (and so valid) while `data`
-        // lives; `sent < total` keeps the range inside it.
-        let n = unsafe { libc::send(fd, base.add(sent).cast(), total - sent, SEND_FLAGS) };
-        match usize::try_from(n) {
-            Ok(n) => sent += n,
-            Err(_) => {
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::Interrupted => {}
-                    _ if would_block(&err) => return Ok((sent, false)),
-                    _ => return Err(err),
-                }
-            }
-        }
+    if sent >= total {
+        return Ok((sent, true));
     }
-    Ok((sent, true))
+    // SAFETY: the buffer stays exported (and so valid) while `data` lives;
+    // it is a contiguous byte buffer of `total` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(data.buf_ptr().cast::<u8>(), total) };
+    let sent = sent + sys_io::send_all(fd, &bytes[sent..])?;
+    Ok((sent, sent == total))
 }
 
 /// A socket call waiting for its fd: the handle of the loop's reader or

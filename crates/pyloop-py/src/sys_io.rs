@@ -1,0 +1,65 @@
+//! The non-blocking socket system calls every native I/O path shares:
+//! `EINTR` is retried, "would block" is `Ok(None)`, anything else is the
+//! OS error (PyO3 turns it into the matching OSError subclass).
+
+use std::io;
+use std::os::fd::RawFd;
+
+#[cfg(target_os = "linux")]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(target_os = "linux"))]
+const SEND_FLAGS: libc::c_int = 0; // Python ignores SIGPIPE at start-up
+
+fn would_block(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::WouldBlock)
+}
+
+/// Runs one system call returning a byte count, retrying on EINTR.
+fn retrying(mut call: impl FnMut() -> isize) -> io::Result<Option<usize>> {
+    loop {
+        if let Ok(n) = usize::try_from(call()) {
+            return Ok(Some(n));
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            _ if would_block(&err) => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// `recv(2)` into `buf`; `Ok(Some(0))` is end of stream.
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is valid for `buf.len()` writable bytes.
+    retrying(|| unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+}
+
+/// One `send(2)` of `data`: how much the kernel took.
+pub fn send(fd: RawFd, data: &[u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `data` is valid for `data.len()` readable bytes.
+    retrying(|| unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), SEND_FLAGS) })
+}
+
+/// `send(2)` until all of `data` is sent or the socket would block: how
+/// much was sent.
+pub fn send_all(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < data.len() {
+        match send(fd, &data[sent..])? {
+            Some(n) => sent += n,
+            None => break,
+        }
+    }
+    Ok(sent)
+}
+
+/// `shutdown(fd, SHUT_WR)`: the peer sees end of stream.
+pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown has no memory-safety preconditions.
+    if unsafe { libc::shutdown(fd, libc::SHUT_WR) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -1,0 +1,925 @@
+//! `SocketTransport`: the native stream transport of TCP and Unix sockets.
+//!
+//! Reads and writes are made here, in the loop's reader and writer
+//! callbacks, and the protocol is called directly: `data_received` with the
+//! bytes just read (or `get_buffer`/`buffer_updated` for a BufferedProtocol),
+//! `eof_received`, `pause_writing`/`resume_writing` at the water marks and,
+//! once, `connection_lost`. The write buffer is a Rust byte buffer; `write`
+//! sends at once when nothing is queued.
+//!
+//! The states, the order of callbacks and the error reports follow asyncio's
+//! selector transport, so streams and protocols written for asyncio see the
+//! same sequence. Setting the transport up (`connection_made`, the first
+//! reader registration, the waiter) is once-per-connection orchestration in
+//! `python/pyloop/_transports.py`.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyOSError, PyRuntimeError, PySystemExit, PyTypeError, PyValueError,
+};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
+use pyo3::{PyTraverseError, PyVisit};
+
+use crate::byte_view::ByteView;
+use crate::gil_cell::GilCell;
+use crate::handle::{Callback, Handle};
+use crate::imports::{asyncio_logger, buffered_protocol_class};
+use crate::loop_::Loop;
+use crate::sys_io;
+
+/// asyncio's `max_size`: the most one read asks the kernel for.
+const MAX_READ: usize = 256 * 1024;
+/// asyncio's default high-water mark; the low one is a quarter of it.
+const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
+const CONNLOST_WRITES_WARN: u32 = 5;
+/// Sent bytes at the front of the write buffer are dropped once they are
+/// at least this many and half of the buffer.
+const COMPACT_AT: usize = 64 * 1024;
+
+/// Bytes accepted by `write` and not yet taken by the kernel, in order.
+#[derive(Default)]
+struct WriteBuffer {
+    data: Vec<u8>,
+    /// How much of `data` is already sent.
+    head: usize,
+}
+
+impl WriteBuffer {
+    fn len(&self) -> usize {
+        self.data.len() - self.head
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.data[self.head..]
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.data.extend_from_slice(bytes);
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head >= self.data.len() {
+            self.clear();
+        } else if self.head >= COMPACT_AT && self.head * 2 >= self.data.len() {
+            self.data.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.head = 0;
+        if self.data.capacity() > 4 * COMPACT_AT {
+            // A burst is over: give its memory back.
+            self.data = Vec::new();
+        } else {
+            self.data.clear();
+        }
+    }
+}
+
+struct State {
+    /// The Python socket object; None once connection_lost has run.
+    sock: Option<Py<PyAny>>,
+    protocol: Option<Py<PyAny>>,
+    /// The protocol is an `asyncio.BufferedProtocol`.
+    buffered: bool,
+    protocol_connected: bool,
+    /// The `asyncio.Server` this connection counts against.
+    server: Option<Py<PyAny>>,
+    extra: Option<Py<PyDict>>,
+    buffer: WriteBuffer,
+    closing: bool,
+    /// `write_eof` was called.
+    eof: bool,
+    /// `pause_reading` is in force.
+    paused: bool,
+    /// A reader / writer is registered with the loop.
+    reading: bool,
+    writing: bool,
+    /// `pause_writing` was called and `resume_writing` not yet.
+    protocol_paused: bool,
+    /// Non-zero once the connection is being torn down; counts the writes
+    /// made after that.
+    conn_lost: u32,
+    high_water: usize,
+    low_water: usize,
+}
+
+/// Subclassed in Python only to add `__del__` (`_transports.py`).
+#[pyclass(frozen, subclass, weakref, module = "pyloop._pyloop")]
+pub struct SocketTransport {
+    loop_: Py<Loop>,
+    fd: RawFd,
+    state: GilCell<State>,
+}
+
+/// asyncio lets these two through its protocol-call guards; everything else
+/// becomes a fatal error of the transport.
+fn escapes(err: &PyErr, py: Python<'_>) -> bool {
+    err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py)
+}
+
+fn is_buffered(protocol: &Bound<'_, PyAny>) -> PyResult<bool> {
+    protocol.is_instance(buffered_protocol_class(protocol.py())?)
+}
+
+/// The OS error as the Python exception object asyncio would have caught.
+fn os_error<'py>(py: Python<'py>, err: io::Error) -> Bound<'py, PyAny> {
+    PyErr::from(err).into_value(py).into_bound(py).into_any()
+}
+
+impl SocketTransport {
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut State) -> R) -> PyResult<R> {
+        self.state.with(py, f)
+    }
+
+    fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)))
+            .map(|p| p.map(|p| p.into_bound(py)))
+    }
+
+    /// Registers the transport's reader (read=True) or writer with the loop.
+    fn watch(slf: &Bound<'_, Self>, read: bool) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let loop_ = this.loop_.bind(py);
+        let callback = Callback::Transport {
+            transport: slf.clone().unbind(),
+            read,
+        };
+        let handle = Handle::with_callback(py, callback, None, loop_.clone().unbind())?;
+        Loop::register_io(loop_, this.fd, read, handle)?;
+        this.with(py, |s| {
+            if read {
+                s.reading = true;
+            } else {
+                s.writing = true;
+            }
+        })
+    }
+
+    /// Drops the reader or writer registration, if there is one.
+    fn unwatch(&self, py: Python<'_>, read: bool) -> PyResult<()> {
+        let was = self.with(py, |s| {
+            let flag = if read { &mut s.reading } else { &mut s.writing };
+            std::mem::replace(flag, false)
+        })?;
+        if was {
+            Loop::_remove_io(self.loop_.bind(py), self.fd, read)?;
+        }
+        Ok(())
+    }
+
+    /// The reader registration fired: read once and hand the data over.
+    fn read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let (lost, buffered) = this.with(py, |s| (s.conn_lost > 0, s.buffered))?;
+        if lost {
+            return Ok(());
+        }
+        if buffered {
+            Self::read_into_protocol_buffer(slf)
+        } else {
+            Self::read_as_bytes(slf)
+        }
+    }
+
+    fn read_as_bytes(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let loop_ = this.loop_.bind(py);
+        let got = loop_.get().with_scratch(py, |buf| {
+            if buf.len() < MAX_READ {
+                buf.resize(MAX_READ, 0);
+            }
+            sys_io::recv(this.fd, &mut buf[..MAX_READ])
+                .map(|got| got.map(|n| (n, PyBytes::new(py, &buf[..n]))))
+        })?;
+        if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
+            loop_.get().note_drained(this.fd, true);
+        }
+        let data = match got {
+            Ok(None) => return Ok(()),
+            Ok(Some((0, _))) => return Self::eof_received(slf),
+            Ok(Some((_, data))) => data,
+            Err(err) => {
+                return Self::fatal_error(
+                    slf,
+                    os_error(py, err),
+                    "Fatal read error on socket transport",
+                )
+            }
+        };
+        let Some(protocol) = this.protocol(py)? else {
+            return Ok(());
+        };
+        match protocol.call_method1(intern!(py, "data_received"), (data,)) {
+            Ok(_) => Ok(()),
+            Err(err) if escapes(&err, py) => Err(err),
+            Err(err) => Self::fatal_error(
+                slf,
+                err.into_value(py).into_bound(py).into_any(),
+                "Fatal error: protocol.data_received() call failed.",
+            ),
+        }
+    }
+
+    /// BufferedProtocol: read straight into the buffer the protocol gives.
+    fn read_into_protocol_buffer(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let Some(protocol) = this.protocol(py)? else {
+            return Ok(());
+        };
+        let view = protocol
+            .call_method1(intern!(py, "get_buffer"), (-1,))
+            .and_then(|buf| ByteView::get(&buf, true))
+            .and_then(|view| {
+                if view.len() == 0 {
+                    Err(PyRuntimeError::new_err(
+                        "get_buffer() returned an empty buffer",
+                    ))
+                } else {
+                    Ok(view)
+                }
+            });
+        let mut view = match view {
+            Ok(view) => view,
+            Err(err) if escapes(&err, py) => return Err(err),
+            Err(err) => {
+                return Self::fatal_error(
+                    slf,
+                    err.into_value(py).into_bound(py).into_any(),
+                    "Fatal error: protocol.get_buffer() call failed.",
+                )
+            }
+        };
+        let asked = view.len();
+        let got = sys_io::recv(this.fd, view.as_mut_slice());
+        drop(view);
+        if matches!(got, Ok(None)) || matches!(got, Ok(Some(n)) if n < asked) {
+            this.loop_.get().note_drained(this.fd, true);
+        }
+        let nbytes = match got {
+            Ok(None) => return Ok(()),
+            Ok(Some(0)) => return Self::eof_received(slf),
+            Ok(Some(n)) => n,
+            Err(err) => {
+                return Self::fatal_error(
+                    slf,
+                    os_error(py, err),
+                    "Fatal read error on socket transport",
+                )
+            }
+        };
+        match protocol.call_method1(intern!(py, "buffer_updated"), (nbytes,)) {
+            Ok(_) => Ok(()),
+            Err(err) if escapes(&err, py) => Err(err),
+            Err(err) => Self::fatal_error(
+                slf,
+                err.into_value(py).into_bound(py).into_any(),
+                "Fatal error: protocol.buffer_updated() call failed.",
+            ),
+        }
+    }
+
+    /// The peer closed its side: the protocol decides whether we stay open
+    /// for writing (a true return) or close.
+    fn eof_received(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.loop_.get().debug_enabled() {
+            asyncio_logger(py)?.call_method1("debug", ("%r received EOF", slf))?;
+        }
+        let Some(protocol) = this.protocol(py)? else {
+            return Ok(());
+        };
+        let keep_open = match protocol
+            .call_method0(intern!(py, "eof_received"))
+            .and_then(|r| r.is_truthy())
+        {
+            Ok(keep_open) => keep_open,
+            Err(err) if escapes(&err, py) => return Err(err),
+            Err(err) => {
+                return Self::fatal_error(
+                    slf,
+                    err.into_value(py).into_bound(py).into_any(),
+                    "Fatal error: protocol.eof_received() call failed.",
+                )
+            }
+        };
+        if keep_open {
+            this.unwatch(py, true)
+        } else {
+            Self::close(slf)
+        }
+    }
+
+    /// The writer registration fired: send what the buffer holds.
+    fn write_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let sent = this.with(py, |s| {
+            if s.conn_lost > 0 || s.buffer.is_empty() {
+                return None;
+            }
+            let sent = sys_io::send(this.fd, s.buffer.pending());
+            if let Ok(Some(n)) = sent {
+                s.buffer.consume(n);
+            } else if sent.is_err() {
+                s.buffer.clear();
+            }
+            Some(sent)
+        })?;
+        if matches!(sent, Some(Ok(None))) {
+            this.loop_.get().note_drained(this.fd, false);
+        }
+        match sent {
+            None | Some(Ok(None)) => Ok(()),
+            Some(Err(err)) => {
+                this.unwatch(py, false)?;
+                Self::fatal_error(
+                    slf,
+                    os_error(py, err),
+                    "Fatal write error on socket transport",
+                )
+            }
+            Some(Ok(Some(_))) => Self::after_send(slf),
+        }
+    }
+
+    /// After the buffer shrank: resume the writer, and once it is empty stop
+    /// watching, then finish a pending close or write_eof.
+    fn after_send(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        Self::maybe_resume_protocol(slf)?;
+        let (empty, closing, eof) = this.with(py, |s| (s.buffer.is_empty(), s.closing, s.eof))?;
+        if !empty {
+            return Ok(());
+        }
+        this.unwatch(py, false)?;
+        if closing {
+            Self::call_connection_lost(slf, None)
+        } else if eof {
+            sys_io::shutdown_write(this.fd).map_err(PyErr::from)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// asyncio's `_fatal_error`: OS errors are expected ends of a connection
+    /// (only logged in debug mode); anything else goes to the exception
+    /// handler. Either way the transport closes at once.
+    fn fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let loop_ = this.loop_.bind(py);
+        if exc.is_instance_of::<PyOSError>() {
+            if loop_.get().debug_enabled() {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("exc_info", &exc)?;
+                asyncio_logger(py)?.call_method(
+                    "debug",
+                    ("%r: %s", slf, message),
+                    Some(&kwargs),
+                )?;
+            }
+        } else {
+            let context = PyDict::new(py);
+            context.set_item("message", message)?;
+            context.set_item("exception", &exc)?;
+            context.set_item("transport", slf)?;
+            context.set_item("protocol", this.protocol(py)?)?;
+            loop_.call_method1(intern!(py, "call_exception_handler"), (context,))?;
+        }
+        Self::force_close(slf, Some(exc))
+    }
+
+    /// Closes without flushing: the buffer is dropped and connection_lost
+    /// is scheduled with `exc`.
+    fn force_close(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let (lost, had_buffer, was_closing) = this.with(py, |s| {
+            let lost = s.conn_lost > 0;
+            let had_buffer = !s.buffer.is_empty();
+            if !lost {
+                s.buffer.clear();
+                s.conn_lost += 1;
+            }
+            (lost, had_buffer, std::mem::replace(&mut s.closing, true))
+        })?;
+        if lost {
+            return Ok(());
+        }
+        if had_buffer {
+            this.unwatch(py, false)?;
+        }
+        if !was_closing {
+            this.unwatch(py, true)?;
+        }
+        let lost_cb = slf.getattr(intern!(py, "_call_connection_lost"))?;
+        this.loop_
+            .bind(py)
+            .call_method1(intern!(py, "call_soon"), (lost_cb, exc))?;
+        Ok(())
+    }
+
+    /// Tells the protocol the connection is gone, then releases the socket,
+    /// the protocol and the server slot (even if the protocol raised).
+    fn call_connection_lost(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let (connected, protocol) = this.with(py, |s| {
+            (
+                s.protocol_connected,
+                s.protocol.as_ref().map(|p| p.clone_ref(py)),
+            )
+        })?;
+        let outcome = match protocol {
+            Some(protocol) if connected => protocol
+                .bind(py)
+                .call_method1(intern!(py, "connection_lost"), (exc,))
+                .map(drop),
+            _ => Ok(()),
+        };
+        let (sock, protocol, server) =
+            this.with(py, |s| (s.sock.take(), s.protocol.take(), s.server.take()))?;
+        drop(protocol);
+        let closed = sock.map_or(Ok(()), |sock| {
+            sock.bind(py).call_method0(intern!(py, "close")).map(drop)
+        });
+        let detached = server.map_or(Ok(()), |server| {
+            let server = server.bind(py);
+            if py.version_info() >= (3, 13) {
+                server
+                    .call_method1(intern!(py, "_detach"), (slf,))
+                    .map(drop)
+            } else {
+                server.call_method0(intern!(py, "_detach")).map(drop)
+            }
+        });
+        outcome.and(closed).and(detached)
+    }
+
+    /// Queues `data` after what is already buffered, sending at once when
+    /// nothing is.
+    fn write_bytes(slf: &Bound<'_, Self>, data: &[u8]) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        enum Next {
+            Done,
+            Watch,
+            Failed(io::Error),
+        }
+        let next = this.with(py, |s| {
+            if !s.buffer.is_empty() {
+                s.buffer.push(data);
+                return Next::Done;
+            }
+            match sys_io::send(this.fd, data) {
+                Ok(Some(n)) if n == data.len() => return Next::Done,
+                Ok(Some(n)) => s.buffer.push(&data[n..]),
+                Ok(None) => s.buffer.push(data),
+                Err(err) => return Next::Failed(err),
+            }
+            Next::Watch
+        })?;
+        match next {
+            Next::Done => {}
+            Next::Watch => Self::watch(slf, false)?,
+            Next::Failed(err) => {
+                return Self::fatal_error(
+                    slf,
+                    os_error(py, err),
+                    "Fatal write error on socket transport",
+                )
+            }
+        }
+        Self::maybe_pause_protocol(slf)
+    }
+
+    /// Calls `pause_writing` or `resume_writing`, reporting its failure.
+    fn flow_call(slf: &Bound<'_, Self>, method: &str) -> PyResult<()> {
+        let py = slf.py();
+        let Some(protocol) = slf.get().protocol(py)? else {
+            return Ok(());
+        };
+        match protocol.call_method0(method) {
+            Ok(_) => Ok(()),
+            Err(err) if escapes(&err, py) => Err(err),
+            Err(err) => {
+                let context = PyDict::new(py);
+                context.set_item("message", format!("protocol.{method}() failed"))?;
+                context.set_item("exception", err.into_value(py))?;
+                context.set_item("transport", slf)?;
+                context.set_item("protocol", protocol)?;
+                slf.get()
+                    .loop_
+                    .bind(py)
+                    .call_method1(intern!(py, "call_exception_handler"), (context,))
+                    .map(drop)
+            }
+        }
+    }
+
+    fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let pause = slf.get().with(slf.py(), |s| {
+            let over = s.buffer.len() > s.high_water && !s.protocol_paused;
+            s.protocol_paused |= over;
+            over
+        })?;
+        if pause {
+            Self::flow_call(slf, "pause_writing")?;
+        }
+        Ok(())
+    }
+
+    fn maybe_resume_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let resume = slf.get().with(slf.py(), |s| {
+            let under = s.protocol_paused && s.buffer.len() <= s.low_water;
+            s.protocol_paused &= !under;
+            under
+        })?;
+        if resume {
+            Self::flow_call(slf, "resume_writing")?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl SocketTransport {
+    #[new]
+    #[pyo3(signature = (loop_, sock, protocol, extra=None, server=None))]
+    fn py_new(
+        loop_: Bound<'_, Loop>,
+        sock: Bound<'_, PyAny>,
+        protocol: Bound<'_, PyAny>,
+        extra: Option<Bound<'_, PyDict>>,
+        server: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let fd: RawFd = sock.call_method0(intern!(sock.py(), "fileno"))?.extract()?;
+        let buffered = is_buffered(&protocol)?;
+        Ok(Self {
+            loop_: loop_.unbind(),
+            fd,
+            state: GilCell::new(State {
+                sock: Some(sock.unbind()),
+                protocol: Some(protocol.unbind()),
+                buffered,
+                protocol_connected: true,
+                server: server.map(Bound::unbind),
+                extra: extra.map(Bound::unbind),
+                buffer: WriteBuffer::default(),
+                closing: false,
+                eof: false,
+                paused: false,
+                reading: false,
+                writing: false,
+                protocol_paused: false,
+                conn_lost: 0,
+                high_water: DEFAULT_HIGH_WATER,
+                low_water: DEFAULT_HIGH_WATER / 4,
+            }),
+        })
+    }
+
+    /// Starts reading, unless the transport was closed or paused before
+    /// (scheduled right after `connection_made`).
+    fn _start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let start = slf
+            .get()
+            .with(slf.py(), |s| !s.closing && !s.paused && !s.reading)?;
+        if start {
+            Self::watch(slf, true)?;
+        }
+        Ok(())
+    }
+
+    /// The reader callback (what a reader handle shows in reprs).
+    fn _read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::read_ready(slf)
+    }
+
+    /// The writer callback.
+    fn _write_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::write_ready(slf)
+    }
+
+    #[pyo3(signature = (exc=None))]
+    fn _call_connection_lost(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        Self::call_connection_lost(slf, exc.filter(|e| !e.is_none()))
+    }
+
+    /// asyncio's `_force_close` (TLS's protocol calls it on its transport).
+    #[pyo3(signature = (exc=None))]
+    fn _force_close(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        Self::force_close(slf, exc.filter(|e| !e.is_none()))
+    }
+
+    #[pyo3(signature = (exc, message="Fatal error on transport"))]
+    fn _fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
+        Self::fatal_error(slf, exc, message)
+    }
+
+    fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let bytes = data.downcast::<PyBytes>().ok();
+        if bytes.is_none()
+            && !data.is_instance_of::<PyByteArray>()
+            && !data.is_instance_of::<PyMemoryView>()
+        {
+            return Err(PyTypeError::new_err(format!(
+                "data argument must be a bytes-like object, not '{}'",
+                data.get_type().name()?
+            )));
+        }
+        let (eof, lost) = this.with(py, |s| (s.eof, s.conn_lost))?;
+        if eof {
+            return Err(PyRuntimeError::new_err(
+                "Cannot call write() after write_eof()",
+            ));
+        }
+        if let Some(bytes) = bytes {
+            if bytes.as_bytes().is_empty() {
+                return Ok(());
+            }
+        } else if data.len()? == 0 {
+            return Ok(());
+        }
+        if lost > 0 {
+            if lost >= CONNLOST_WRITES_WARN {
+                asyncio_logger(py)?
+                    .call_method1("warning", ("socket.send() raised exception.",))?;
+            }
+            return this.with(py, |s| s.conn_lost += 1);
+        }
+        match bytes {
+            Some(bytes) => Self::write_bytes(slf, bytes.as_bytes()),
+            None => {
+                let view = ByteView::get(data, false)?;
+                Self::write_bytes(slf, view.as_slice())
+            }
+        }
+    }
+
+    /// asyncio's: the pieces joined, then one `write`.
+    fn writelines(slf: &Bound<'_, Self>, list_of_data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let joined = PyBytes::new(py, b"").call_method1(intern!(py, "join"), (list_of_data,))?;
+        Self::write(slf, &joined)
+    }
+
+    fn write_eof(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        let shut_now = this.with(slf.py(), |s| {
+            if s.closing || s.eof {
+                return false;
+            }
+            s.eof = true;
+            s.buffer.is_empty()
+        })?;
+        if shut_now {
+            sys_io::shutdown_write(this.fd)?;
+        }
+        Ok(())
+    }
+
+    fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let lose_now = this.with(py, |s| {
+            if s.closing {
+                return None;
+            }
+            s.closing = true;
+            let empty = s.buffer.is_empty();
+            if empty {
+                s.conn_lost += 1;
+            }
+            Some(empty)
+        })?;
+        let Some(lose_now) = lose_now else {
+            return Ok(());
+        };
+        this.unwatch(py, true)?;
+        if lose_now {
+            this.unwatch(py, false)?;
+            let lost_cb = slf.getattr(intern!(py, "_call_connection_lost"))?;
+            this.loop_
+                .bind(py)
+                .call_method1(intern!(py, "call_soon"), (lost_cb, py.None()))?;
+        }
+        Ok(())
+    }
+
+    fn abort(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::force_close(slf, None)
+    }
+
+    fn is_closing(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |s| s.closing)
+    }
+
+    #[pyo3(signature = (name, default=None))]
+    fn get_extra_info(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let default = default.unwrap_or_else(|| py.None());
+        let Some(extra) = self.with(py, |s| s.extra.as_ref().map(|e| e.clone_ref(py)))? else {
+            return Ok(default);
+        };
+        Ok(match extra.bind(py).get_item(name)? {
+            Some(value) => value.unbind(),
+            None => default,
+        })
+    }
+
+    #[pyo3(signature = (high=None, low=None))]
+    fn set_write_buffer_limits(
+        slf: &Bound<'_, Self>,
+        high: Option<i64>,
+        low: Option<i64>,
+    ) -> PyResult<()> {
+        let default_high = i64::try_from(DEFAULT_HIGH_WATER).unwrap_or(i64::MAX);
+        let high = high.unwrap_or_else(|| low.map_or(default_high, |low| low.saturating_mul(4)));
+        // Python floor division: a negative high gives the low asyncio reports.
+        let low = low.unwrap_or(high.div_euclid(4));
+        if !(high >= low && low >= 0) {
+            return Err(PyValueError::new_err(format!(
+                "high ({high}) must be >= low ({low}) must be >= 0"
+            )));
+        }
+        let (high, low) = (
+            usize::try_from(high).unwrap_or(usize::MAX),
+            usize::try_from(low).unwrap_or(0),
+        );
+        slf.get().with(slf.py(), |s| {
+            s.high_water = high;
+            s.low_water = low;
+        })?;
+        Self::maybe_pause_protocol(slf)
+    }
+
+    fn get_write_buffer_limits(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        self.with(py, |s| (s.low_water, s.high_water))
+    }
+
+    fn get_write_buffer_size(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |s| s.buffer.len())
+    }
+
+    fn pause_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let pause = this.with(py, |s| {
+            let pause = !s.closing && !s.paused;
+            s.paused |= pause;
+            pause
+        })?;
+        if pause {
+            this.unwatch(py, true)?;
+            if this.loop_.get().debug_enabled() {
+                asyncio_logger(py)?.call_method1("debug", ("%r pauses reading", slf))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn resume_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let resume = this.with(py, |s| {
+            let resume = !s.closing && s.paused;
+            s.paused &= !resume;
+            resume
+        })?;
+        if resume {
+            Self::watch(slf, true)?;
+            if this.loop_.get().debug_enabled() {
+                asyncio_logger(py)?.call_method1("debug", ("%r resumes reading", slf))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_reading(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |s| !s.closing && !s.paused)
+    }
+
+    fn get_protocol(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)))
+    }
+
+    fn set_protocol(&self, protocol: Bound<'_, PyAny>) -> PyResult<()> {
+        let py = protocol.py();
+        let buffered = is_buffered(&protocol)?;
+        let old = self.with(py, |s| {
+            s.buffered = buffered;
+            s.protocol_connected = true;
+            s.protocol.replace(protocol.unbind())
+        })?;
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn _sock_fd(&self) -> RawFd {
+        self.fd
+    }
+
+    #[getter]
+    fn _loop(&self, py: Python<'_>) -> Py<Loop> {
+        self.loop_.clone_ref(py)
+    }
+
+    #[getter]
+    fn _sock(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.with(py, |s| s.sock.as_ref().map(|p| p.clone_ref(py)))
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        let this = slf.get();
+        let class = slf.get_type().name()?;
+        let (closed, closing, reading, writing, size) = this.with(py, |s| {
+            (
+                s.sock.is_none(),
+                s.closing,
+                s.reading,
+                s.writing,
+                s.buffer.len(),
+            )
+        })?;
+        let mut info = vec![class.to_string()];
+        if closed {
+            info.push("closed".into());
+        } else if closing {
+            info.push("closing".into());
+        }
+        info.push(format!("fd={}", this.fd));
+        if !closed && !this.loop_.get().is_closed() {
+            let polling = |on: bool| if on { "polling" } else { "idle" };
+            info.push(format!("read={}", polling(reading)));
+            info.push(format!("write=<{}, bufsize={size}>", polling(writing)));
+        }
+        Ok(format!("<{}>", info.join(" ")))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.loop_)?;
+        if let Some(s) = self.state.peek() {
+            for obj in [&s.sock, &s.protocol, &s.server].into_iter().flatten() {
+                visit.call(obj)?;
+            }
+            if let Some(extra) = &s.extra {
+                visit.call(extra)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        Python::with_gil(|py| {
+            let taken = self.with(py, |s| {
+                (
+                    s.sock.take(),
+                    s.protocol.take(),
+                    s.server.take(),
+                    s.extra.take(),
+                )
+            });
+            drop(taken);
+        });
+    }
+}
+
+/// Runs a transport's reader or writer callback from its loop handle.
+pub(crate) fn on_ready(transport: &Bound<'_, SocketTransport>, read: bool) -> PyResult<()> {
+    if read {
+        SocketTransport::read_ready(transport)
+    } else {
+        SocketTransport::write_ready(transport)
+    }
+}
