@@ -27,6 +27,9 @@ from ._pyloop import Task
 from ._sendfile import SendfileMixin
 from ._signals import SignalMixin
 from ._sock import SockMixin
+from ._tcp import TcpMixin
+from ._transports import TransportMixin
+from ._unix import UnixMixin
 
 T = TypeVar("T")
 
@@ -79,6 +82,9 @@ class Loop(
     SockMixin,
     SendfileMixin,
     SignalMixin,
+    TransportMixin,
+    UnixMixin,  # before TcpMixin: its _stop_serving extends TcpMixin's
+    TcpMixin,
     asyncio.AbstractEventLoop,
 ):
     """A drop-in asyncio event loop whose engine is Rust."""
@@ -92,6 +98,8 @@ class Loop(
         self._default_executor = None
         self._executor_shutdown_called = False
         self._asyncgens = weakref.WeakSet()
+        # fd -> live transport, so fd-level calls can refuse a transport's fd.
+        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._asyncgens_shutdown_called = False
         self._origin_tracking = False
         self._saved_origin_depth = 0
@@ -203,19 +211,30 @@ class Loop(
 
     # -- fd readiness (native: one Tokio registration per fd) -------------------------
 
+    # A live transport's fd is refused (_check_fd_free), as asyncio's selector
+    # loop does: a second reader would steal the transport's readiness.
+
     def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
-        self._add_io(_fd_of(fd), True, callback, args)
+        fileno = _fd_of(fd)
+        self._check_fd_free(fileno, fd)
+        self._add_io(fileno, True, callback, args)
         return None
 
     def remove_reader(self, fd: Any) -> bool:
-        return self._remove_io(_fd_of(fd), True)
+        fileno = _fd_of(fd)
+        self._check_fd_free(fileno, fd)
+        return self._remove_io(fileno, True)
 
     def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
-        self._add_io(_fd_of(fd), False, callback, args)
+        fileno = _fd_of(fd)
+        self._check_fd_free(fileno, fd)
+        self._add_io(fileno, False, callback, args)
         return None
 
     def remove_writer(self, fd: Any) -> bool:
-        return self._remove_io(_fd_of(fd), False)
+        fileno = _fd_of(fd)
+        self._check_fd_free(fileno, fd)
+        return self._remove_io(fileno, False)
 
     # -- debug mode ---------------------------------------------------------------
 

@@ -30,12 +30,48 @@ def _is_ip_literal(host: Any, family: int) -> bool:
     return True
 
 
+def check_not_ssl_socket(sock: Any) -> None:
+    if ssl is not None and isinstance(sock, ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+
+
 class SockMixin:
     def _check_sock(self, sock: socket.socket) -> None:
-        if ssl is not None and isinstance(sock, ssl.SSLSocket):
-            raise TypeError("Socket cannot be of type SSLSocket")
+        check_not_ssl_socket(sock)
         if self.get_debug() and sock.gettimeout() != 0:  # type: ignore[attr-defined]
             raise ValueError("the socket must be non-blocking")
+
+    # -- fds owned by transports ------------------------------------------------
+    #
+    # As asyncio's selector loop: a live transport's fd must not get another
+    # reader or writer behind its back. A closing transport no longer counts.
+
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fd.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        self._check_fd_free(fileno, fd)
+
+    def _check_fd_free(self, fileno: int, shown: Any) -> None:
+        """Raises asyncio's RuntimeError if a live transport owns `fileno`;
+        `shown` is what the caller passed, for the message."""
+        transport = self._live_transport(fileno)
+        if transport is not None:
+            raise RuntimeError(f"File descriptor {shown!r} is used by transport {transport!r}")
+
+    def _live_transport(self, fileno: int) -> Any:
+        transports = self._transports  # type: ignore[attr-defined]
+        # The mapping's own dict: a C-level miss for the common case (the
+        # WeakValueDictionary's methods are Python code, ~15x slower).
+        if fileno not in transports.data:
+            return None
+        transport = transports.get(fileno)
+        if transport is None or transport.is_closing():
+            return None
+        return transport
 
     async def _when_ready(
         self,
@@ -55,8 +91,10 @@ class SockMixin:
                 pass
             else:
                 return result
-        done = self.create_future()  # type: ignore[attr-defined]
         fd = sock.fileno()
+        # asyncio refuses only a call that has to wait on a transport's fd.
+        self._check_fd_free(fd, fd)
+        done = self.create_future()  # type: ignore[attr-defined]
 
         def retry() -> None:
             if done.done():
@@ -100,6 +138,14 @@ class SockMixin:
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         self._check_sock(sock)
         fd = sock.fileno()
+        # (The dict test first keeps this hot path free of a method call.)
+        if fd in self._transports.data and self._live_transport(fd) is not None:  # type: ignore[attr-defined]
+            # Refused only if it would wait (as asyncio), and before the
+            # native call could register over the transport's reader.
+            try:
+                return sock.recv(nbytes)
+            except _WOULD_BLOCK:
+                self._check_fd_free(fd, fd)
         got = self._sock_recv(fd, nbytes)  # type: ignore[attr-defined]
         if type(got) is bytes:
             return got
@@ -122,6 +168,15 @@ class SockMixin:
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         self._check_sock(sock)
         fd = sock.fileno()
+        if fd in self._transports.data and self._live_transport(fd) is not None:  # type: ignore[attr-defined]
+            # As in sock_recv: asyncio sends what goes at once, then refuses.
+            try:
+                sent = sock.send(data)
+            except _WOULD_BLOCK:
+                sent = 0
+            if sent == len(data):
+                return
+            self._check_fd_free(fd, fd)
         pending = self._sock_sendall(fd, data)  # type: ignore[attr-defined]
         if pending is not None:
             await self._native_wait(fd, False, pending)
