@@ -3,6 +3,7 @@ only: speed is never asserted)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -43,9 +44,54 @@ def test_bench_quick_run_writes_table_and_json(tmp_path: Path) -> None:
     assert data["meta"]["quick"] is True
 
 
+ECHO_ROWS = (
+    "tcp_echo_protocol_1k",
+    "tcp_echo_protocol_10k",
+    "tcp_echo_protocol_100k",
+    "tcp_echo_protocol_1k_16c",
+    "tcp_echo_streams_1k",
+    "tcp_echo_streams_100k",
+    "tcp_echo_streams_1k_16c",
+    "tcp_echo_buffered_1k",
+    "tcp_echo_buffered_100k",
+    "unix_echo_1k",
+)
+
+
 def test_bench_lists_runnable_and_pending_benchmarks() -> None:
     proc = _bench("--list")
     names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
     for micro in ("call_soon", "timers_fire", "tasks_create_await", "memory_per_pending_task"):
         assert micro in names
-    assert "pending: needs native TCP transports" in proc.stdout
+    for row in (*ECHO_ROWS, "aiohttp_hello_world"):
+        assert row in names
+    quick_only_with_only = [line for line in proc.stdout.splitlines() if "plain --quick" in line]
+    assert any(line.startswith("tcp_echo_buffered_1k ") for line in quick_only_with_only)
+    assert "pending: needs native UDP" in proc.stdout
+
+
+def test_bench_echo_rows_run_on_asyncio(tmp_path: Path) -> None:
+    """Each echo row (and aiohttp's, where installed) completes on the oracle loop."""
+    out_json = tmp_path / "bench.json"
+    rows = [*ECHO_ROWS]
+    if importlib.util.find_spec("aiohttp") is not None:
+        rows.append("aiohttp_hello_world")
+    _bench("--quick", "--reps", "1", "--loops", "asyncio", "--json", str(out_json), "--only", *rows)
+    data = json.loads(out_json.read_text())
+    assert set(data["benchmarks"]) == set(rows)
+    for bench in data["benchmarks"].values():
+        assert bench["errors"] == {}
+        assert len(bench["samples"]["asyncio"]) == 1 and bench["samples"]["asyncio"][0] > 0
+
+
+def test_bench_lists_aiohttp_as_pending_without_aiohttp() -> None:
+    """With aiohttp unimportable the row is pending, not an error on every loop."""
+    hide_aiohttp = (
+        "import sys; sys.modules['aiohttp'] = None; "  # what `import aiohttp` then refuses
+        "from pyloop.bench.__main__ import main; main(['--list'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", hide_aiohttp], capture_output=True, text=True, timeout=60, check=True
+    )
+    line = next(row for row in proc.stdout.splitlines() if row.startswith("aiohttp_hello_world"))
+    assert "pending: needs aiohttp installed" in line

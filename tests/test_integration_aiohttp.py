@@ -1,0 +1,59 @@
+"""A real framework over the loop's TCP transports and servers: an aiohttp
+server and client exchanging JSON over HTTP and messages over a websocket."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import ClientSession, WSMsgType, web  # pinned in the test extra
+
+
+async def _echo_json(request: web.Request) -> web.Response:
+    body = await request.json()
+    return web.json_response({"got": body, "method": request.method})
+
+
+async def _websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        if message.type == WSMsgType.TEXT:
+            await ws.send_str(message.data[::-1])
+        elif message.type == WSMsgType.BINARY:
+            await ws.send_bytes(bytes(reversed(message.data)))
+    return ws
+
+
+def test_aiohttp_json_and_websocket(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> tuple[object, ...]:
+        app = web.Application()
+        app.router.add_post("/json", _echo_json)
+        app.router.add_get("/ws", _websocket)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            host, port = runner.addresses[0][:2]
+            base = f"http://{host}:{port}"
+            async with ClientSession() as session:
+                replies = []
+                for i in range(20):  # keep-alive: one connection, many requests
+                    async with session.post(f"{base}/json", json={"n": i}) as response:
+                        replies.append((response.status, await response.json()))
+                async with session.ws_connect(f"{base}/ws") as ws:
+                    await ws.send_str("hello websocket")
+                    text = await ws.receive_str()
+                    await ws.send_bytes(b"\x00\x01\x02" * 1000)
+                    binary = await ws.receive_bytes()
+                    await ws.close()
+                    close_code = ws.close_code
+        finally:
+            await runner.cleanup()
+        return replies, text, binary, close_code
+
+    replies, text, binary, close_code = loop.run_until_complete(main())
+    assert replies == [(200, {"got": {"n": i}, "method": "POST"}) for i in range(20)]
+    assert text == "hello websocket"[::-1]
+    assert binary == bytes(reversed(b"\x00\x01\x02" * 1000))
+    assert close_code == 1000
