@@ -20,6 +20,8 @@ mod linux {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::time::Duration;
 
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
 
@@ -34,6 +36,10 @@ mod linux {
     /// A CLOCK_MONOTONIC timerfd registered with the runtime's reactor.
     pub struct DeadlineTimer {
         fd: AsyncFd<TimerFd>,
+        /// The deadline the timerfd is armed for (`f64::to_bits`), 0 when
+        /// disarmed or expired: a wait for the same deadline as the last one
+        /// (a pending timer over many loop iterations) re-arms nothing.
+        armed: AtomicU64,
     }
 
     impl DeadlineTimer {
@@ -55,23 +61,38 @@ mod linux {
             // fd for as long as the AsyncFd lives.
             let fd = unsafe { AsyncFd::register_with_interest(TimerFd(owned), Interest::READABLE) }
                 .map_err(|e| e.into_parts().1)?;
-            Ok(Self { fd })
+            Ok(Self {
+                fd,
+                armed: AtomicU64::new(0),
+            })
         }
 
-        /// Arms the timer `after` from now (also resetting any expiration not
-        /// yet read) and waits until it expires.
-        pub async fn sleep(&self, after: Duration) -> io::Result<()> {
-            // A zero it_value would disarm the timer; one nanosecond fires at once.
-            let after = after.max(Duration::from_nanos(1));
+        /// Arms the timer for `when` on the monotonic clock (unless it is
+        /// armed for it already) and waits until it expires.
+        pub async fn sleep_until(&self, when: f64) -> io::Result<()> {
+            if self.armed.load(Ordering::Relaxed) != when.to_bits() {
+                self.arm(when)?;
+            }
+            let expired = self.wait_expired().await;
+            self.armed.store(0, Ordering::Relaxed);
+            expired
+        }
+
+        /// Sets the absolute expiration (resetting any not yet read).
+        fn arm(&self, when: f64) -> io::Result<()> {
+            // Zero would disarm the timer; a moment in the past fires at once.
+            let at = Duration::try_from_secs_f64(when)
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_nanos(1));
             let spec = libc::itimerspec {
                 it_interval: libc::timespec {
                     tv_sec: 0,
                     tv_nsec: 0,
                 },
                 it_value: libc::timespec {
-                    tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
+                    tv_sec: libc::time_t::try_from(at.as_secs()).unwrap_or(libc::time_t::MAX),
                     tv_nsec: libc::c_long::from(
-                        i32::try_from(after.subsec_nanos()).unwrap_or(999_999_999),
+                        i32::try_from(at.subsec_nanos()).unwrap_or(999_999_999),
                     ),
                 },
             };
@@ -79,14 +100,20 @@ mod linux {
             if unsafe {
                 libc::timerfd_settime(
                     self.fd.as_raw_fd(),
-                    0,
+                    libc::TFD_TIMER_ABSTIME,
                     &raw const spec,
                     std::ptr::null_mut(),
                 )
             } < 0
             {
+                self.armed.store(0, Ordering::Relaxed);
                 return Err(io::Error::last_os_error());
             }
+            self.armed.store(when.to_bits(), Ordering::Relaxed);
+            Ok(())
+        }
+
+        async fn wait_expired(&self) -> io::Result<()> {
             loop {
                 let mut guard = self.fd.readable().await?;
                 let read = guard.try_io(|fd| {
@@ -121,7 +148,9 @@ mod portable {
             Ok(Self)
         }
 
-        pub async fn sleep(&self, after: Duration) -> io::Result<()> {
+        pub async fn sleep_until(&self, when: f64) -> io::Result<()> {
+            let after =
+                Duration::try_from_secs_f64(when - crate::monotonic()).unwrap_or(Duration::ZERO);
             tokio::time::sleep(after).await;
             Ok(())
         }

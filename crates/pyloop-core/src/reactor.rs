@@ -181,8 +181,21 @@ impl Reactor {
         timeout: Option<Duration>,
         events: &mut Vec<IoEvent>,
     ) -> Result<Park, CoreError> {
+        let deadline = timeout.map(|t| crate::monotonic() + t.min(MAX_PARK).as_secs_f64());
+        self.park_until(deadline, events)
+    }
+
+    /// `park` with the deadline as a time of the monotonic clock (None: no
+    /// deadline). The loop passes its next timer's own deadline, which stays
+    /// the same over many iterations, so the timer is armed once for it.
+    pub fn park_until(
+        &self,
+        deadline: Option<f64>,
+        events: &mut Vec<IoEvent>,
+    ) -> Result<Park, CoreError> {
         self.check_owner()?;
-        let timeout = timeout.map(|t| t.min(MAX_PARK));
+        let latest = crate::monotonic() + MAX_PARK.as_secs_f64();
+        let timeout = deadline.map(|when| when.min(latest));
         let woke = self.runtime.block_on(async {
             let notified = self.notify.notified();
             let signal = self.signal_rx.readable();
@@ -201,7 +214,7 @@ impl Reactor {
                     () = io => Park::Io,
                     // An error arming the timer ends the wait: the caller
                     // recomputes its timeout, so nothing is lost.
-                    _ = self.deadline.sleep(t) => Park::TimedOut,
+                    _ = self.deadline.sleep_until(t) => Park::TimedOut,
                 },
             }
         });

@@ -11,6 +11,7 @@ mod gil_cell;
 mod handle;
 mod imports;
 mod loop_;
+mod recv_buffer;
 mod slots;
 mod sock_io;
 mod sys_io;

@@ -8,7 +8,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use pyloop_core::reactor::Waker;
 use pyloop_core::{monotonic, IoEvent, Reactor, Timer, TimerHeap};
@@ -22,6 +21,7 @@ use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_N
 use crate::future::Future;
 use crate::gil_cell::GilCell;
 use crate::handle::{Callback, Handle, TimerHandle};
+use crate::recv_buffer::RecvBuffer;
 use crate::sock_io::{self, SockWait};
 
 /// asyncio adds the clock's resolution when deciding which timers are due;
@@ -33,6 +33,14 @@ const CLOCK_RESOLUTION: f64 = 1e-9;
 /// held back noticeably, rarely enough that a request/response exchange does
 /// not pay a second epoll_wait for every wake-up.
 const BUSY_IO_POLL_INTERVAL: f64 = 100e-6;
+
+/// What step 2 of an iteration may do.
+enum Wait {
+    /// Callbacks are ready: no waiting.
+    Busy,
+    /// Wait until the deadline (None: until something happens).
+    Until(Option<f64>),
+}
 
 struct Scheduled {
     when: f64,
@@ -82,7 +90,7 @@ pub struct Loop {
     /// `set_task_factory`'s factory.
     task_factory: GilCell<Option<Py<PyAny>>>,
     /// Receive buffer of the native `sock_recv`, reused between calls.
-    scratch: GilCell<Vec<u8>>,
+    scratch: GilCell<RecvBuffer>,
     /// Set before the loop looks at its ready queue to decide whether to
     /// park, cleared after the park: `call_soon_threadsafe` only pays for a
     /// wake-up when the loop may be asleep. The GIL orders the push and the
@@ -296,7 +304,7 @@ impl Loop {
     pub(crate) fn with_scratch<R>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&mut Vec<u8>) -> R,
+        f: impl FnOnce(&mut RecvBuffer) -> R,
     ) -> PyResult<R> {
         self.scratch.with(py, f)
     }
@@ -372,25 +380,28 @@ impl Loop {
         self.schedule.with(py, |s| s.timers.note_cancelled())
     }
 
-    /// Step 1: drop cancelled timers and work out how long step 2 may wait.
-    fn park_timeout(&self, py: Python<'_>) -> PyResult<Option<Duration>> {
+    /// Step 1: drop cancelled timers and work out until when step 2 may
+    /// wait: `Busy` when callbacks are ready (or a timer is due already).
+    fn park_deadline(&self, py: Python<'_>) -> PyResult<Wait> {
         let mut dropped = Vec::new();
         let stopping = self.stopping.load(Ordering::Relaxed);
-        let timeout = self.schedule.with(py, |s| {
+        let wait = self.schedule.with(py, |s| {
             s.timers.drop_cancelled(&mut dropped);
             if !s.ready.is_empty() || stopping {
-                Some(Duration::ZERO)
+                Wait::Busy
             } else {
-                s.timers.next_deadline().map(|when| {
-                    Duration::try_from_secs_f64(when - monotonic()).unwrap_or(Duration::ZERO)
-                })
+                match s.timers.next_deadline() {
+                    None => Wait::Until(None),
+                    Some(when) if when <= monotonic() => Wait::Busy,
+                    Some(when) => Wait::Until(Some(when)),
+                }
             }
         })?;
         for timer in &dropped {
             timer.handle.get().set_scheduled(false);
         }
         drop(dropped);
-        Ok(timeout)
+        Ok(wait)
     }
 
     /// Step 3: move due timers to the ready queue; returns how many handles
@@ -448,13 +459,13 @@ impl Loop {
     fn run_once(&self, slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         self.may_sleep.store(true, Ordering::Release);
-        let timeout = self.park_timeout(py)?;
+        let wait = self.park_deadline(py)?;
         let reactor = &self.reactor;
         let mut events = self
             .schedule
             .with(py, |s| std::mem::take(&mut s.io_events))?;
-        if timeout != Some(Duration::ZERO) {
-            py.allow_threads(|| reactor.park(timeout, &mut events))
+        if let Wait::Until(deadline) = wait {
+            py.allow_threads(|| reactor.park_until(deadline, &mut events))
                 .map_err(core_to_py)?;
             self.note_io_poll();
             // Runs Python-level signal handlers; the default SIGINT handler
@@ -543,7 +554,7 @@ impl Loop {
             debug: AtomicBool::new(false),
             may_sleep: AtomicBool::new(false),
             last_io_poll: AtomicU64::new(0),
-            scratch: GilCell::new(Vec::new()),
+            scratch: GilCell::new(RecvBuffer::default()),
             task_factory: GilCell::new(None),
             thread_id: AtomicU64::new(0),
         })

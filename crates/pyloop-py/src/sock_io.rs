@@ -18,6 +18,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::future::Future;
 use crate::gil_cell::GilCell;
 use crate::loop_::Loop;
+use crate::recv_buffer::RecvBuffer;
 use crate::sys_io;
 
 /// What a waiting socket call still has to do.
@@ -37,13 +38,11 @@ fn recv_now<'py>(
     py: Python<'py>,
     fd: RawFd,
     nbytes: usize,
-    scratch: &mut Vec<u8>,
+    scratch: &mut RecvBuffer,
 ) -> io::Result<Option<Bound<'py, PyBytes>>> {
-    if scratch.len() < nbytes {
-        scratch.resize(nbytes, 0);
-    }
-    let got = sys_io::recv(fd, &mut scratch[..nbytes])?;
-    Ok(got.map(|n| PyBytes::new(py, &scratch[..n])))
+    let buf = scratch.get(nbytes);
+    let got = sys_io::recv(fd, buf)?;
+    Ok(got.map(|n| PyBytes::new(py, &buf[..n])))
 }
 
 /// Sends the rest of `data` from `sent` on until the socket would block;

@@ -199,12 +199,9 @@ impl SocketTransport {
         let py = slf.py();
         let this = slf.get();
         let loop_ = this.loop_.bind(py);
-        let got = loop_.get().with_scratch(py, |buf| {
-            if buf.len() < MAX_READ {
-                buf.resize(MAX_READ, 0);
-            }
-            sys_io::recv(this.fd, &mut buf[..MAX_READ])
-                .map(|got| got.map(|n| (n, PyBytes::new(py, &buf[..n]))))
+        let got = loop_.get().with_scratch(py, |scratch| {
+            let buf = scratch.get(MAX_READ);
+            sys_io::recv(this.fd, buf).map(|got| got.map(|n| (n, PyBytes::new(py, &buf[..n]))))
         })?;
         if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
             loop_.get().note_drained(this.fd, true);
