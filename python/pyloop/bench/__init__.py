@@ -4,7 +4,8 @@ Layout, one purpose per module:
 
 - ``__main__``: the command line.
 - ``loops``: the loops by name and how to build one.
-- ``scenarios/``: the benchmarks (``micro``: runnable; ``io``: listed as pending).
+- ``scenarios/``: the benchmarks (``micro``: the loop's machinery; ``io``: raw-socket
+  echo and the rows still pending; ``transports``: TCP and Unix echo; ``web``: aiohttp).
 - ``child``: runs one benchmark on one loop in a fresh interpreter.
 - ``runner``: schedules the children, interleaving loops, and collects samples.
 - ``stats``: medians, spreads and pyloop's ratios.

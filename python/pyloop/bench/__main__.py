@@ -35,7 +35,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--only", nargs="+", metavar="NAME", choices=list(SCENARIOS), help="these benchmarks"
     )
     parser.add_argument(
-        "--quick", action="store_true", help=f"{QUICK_REPS} repetitions and smaller sizes"
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_REPS} repetitions, smaller sizes, fewer benchmarks",
     )
     parser.add_argument(
         "--reps", type=int, help=f"repetitions (default {REPS}, quick {QUICK_REPS})"
@@ -56,6 +58,8 @@ def list_benchmarks() -> None:
         else:
             better = "lower" if spec.lower_is_better else "higher"
             sizes = f"n={spec.full}, quick n={spec.quick}"
+            if not spec.in_quick:
+                sizes += " (not in a plain --quick run)"
             print(f"{name:28} {spec.unit} ({better} is better), {sizes}")
 
 
@@ -89,7 +93,10 @@ def main(argv: list[str]) -> int:
         print("no loop could be started; nothing to measure", file=sys.stderr)
         return 1
     reps = args.reps or (QUICK_REPS if args.quick else REPS)
-    benches = args.only or list(SCENARIOS)
+    benches = args.only or [
+        name for name, spec in SCENARIOS.items() if spec.in_quick or not args.quick
+    ]
+    left_out = len(SCENARIOS) - len(benches) if not args.only else 0
     results = run_all(benches, loops, reps, args.quick)
     meta = metadata(results, versions, skipped, argv)
 
@@ -100,6 +107,8 @@ def main(argv: list[str]) -> int:
     print("loops: " + ", ".join(f"{name} {v}" for name, v in versions.items()))
     if args.quick:
         print(f"quick mode: {reps} repetitions and smaller sizes; indicative only.")
+        if left_out:
+            print(f"{left_out} benchmarks run only in a full run (see --list).")
     for name, why in skipped.items():
         print(f"skipped {name}: {why}")
     if results.interrupted:

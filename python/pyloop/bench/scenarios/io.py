@@ -1,13 +1,14 @@
-"""I/O and HTTP benchmarks: listed, not run, until pyloop has the feature each needs.
+"""I/O benchmarks on raw sockets, and the I/O rows still waiting for a feature.
 
-The table shows each one as ``pending: needs <feature>`` instead of a made-up
-figure. The sock_* echo rows are real (issue 5's coroutines
-landed); the 16-client and latency variants are still to come. To add one
-when its feature lands, write it here as
+The sock_* echo rows drive non-blocking sockets with the loop's ``sock_*``
+coroutines (issue 5). The stream-transport rows (TCP and Unix echo with a
+Protocol, streams or a BufferedProtocol server) live in ``transports``, the
+aiohttp row in ``web``. A pending row is shown as ``pending: needs <feature>``
+instead of a made-up figure; to add one when its feature lands, write
 ``async def name(n: int) -> float`` (start the server and the clients on the
 running loop, time only the traffic, return messages or bytes per second),
 decorate it with ``@register(...)`` as in ``micro.py``, and delete its
-``pending(...)`` line below.
+``pending(...)`` line.
 """
 
 from __future__ import annotations
@@ -17,12 +18,6 @@ import socket
 from time import perf_counter
 
 from .registry import pending, register
-
-TCP = "native TCP transports (issue 6)"
-
-pending("tcp_echo_protocol", unit="msgs/s", needs=TCP)  # 1/10/100 KiB, 1 and 16 clients
-pending("tcp_echo_streams", unit="msgs/s", needs=TCP)
-pending("tcp_echo_buffered_protocol", unit="msgs/s", needs=TCP)
 
 
 async def _sock_echo(n: int, size: int) -> float:
@@ -72,6 +67,4 @@ async def sock_echo_100k(n: int) -> float:
     return await _sock_echo(n, 100 * 1024)
 
 
-pending("unix_echo", unit="msgs/s", needs="native Unix transports (issue 6)")
 pending("udp_echo", unit="datagrams/s", needs="native UDP (issue 7)")
-pending("aiohttp_hello_world", unit="requests/s", needs=TCP + " and aiohttp installed")

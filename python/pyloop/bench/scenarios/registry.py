@@ -26,6 +26,10 @@ class Scenario:
     # imports and first-call costs stay out of the figure. Off where a warm-up
     # would distort the figure (memory: freed arenas would be reused).
     warmup: bool = True
+    # Part of a plain ``--quick`` run (``make demo``)? Rows whose figure says
+    # little more than a kept one are left out there to keep it short; ``--only``
+    # still runs them at their quick size.
+    in_quick: bool = True
     needs: str | None = None  # pending: the feature this benchmark waits for
 
     @property
@@ -51,11 +55,12 @@ def register(
     quick: int,
     lower_is_better: bool = False,
     warmup: bool = True,
+    in_quick: bool = True,
 ) -> Callable[[Bench], Bench]:
     """Decorator: add a runnable benchmark under ``name``."""
 
     def add(func: Bench) -> Bench:
-        _add(Scenario(name, unit, func, full, quick, lower_is_better, warmup))
+        _add(Scenario(name, unit, func, full, quick, lower_is_better, warmup, in_quick))
         return func
 
     return add
