@@ -20,10 +20,10 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyTuple};
 use crate::future::{copy_context, Future};
 use crate::gil_cell::GilCell;
 use crate::imports::{creation_stack, format_callback};
+use crate::io_ready;
 use crate::loop_::Loop;
 use crate::sock_io::SockWait;
 use crate::task::{Task, TaskStep, TaskWakeup};
-use crate::transport::{self, SocketTransport};
 
 /// What a handle runs.
 pub(crate) enum Callback {
@@ -39,11 +39,8 @@ pub(crate) enum Callback {
     Wakeup { task: Py<Task>, future: Py<PyAny> },
     /// A native `sock_recv`/`sock_sendall` waiting for its fd.
     Sock(Py<SockWait>),
-    /// A native transport's reader (read=True) or writer.
-    Transport {
-        transport: Py<SocketTransport>,
-        read: bool,
-    },
+    /// A native transport's reader (read=True) or writer (`io_ready.rs`).
+    Transport { transport: Py<PyAny>, read: bool },
 }
 
 impl Callback {
@@ -301,7 +298,7 @@ impl Handle {
             // Protocol code runs in the context the registration captured,
             // as asyncio's reader handles do.
             Callback::Transport { transport, read } => call_in_context(py, &this.context, || {
-                transport::on_ready(transport.bind(py), *read)
+                io_ready::on_ready(transport.bind(py), *read)
             }),
         };
         match outcome {

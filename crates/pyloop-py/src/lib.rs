@@ -10,6 +10,7 @@ mod future_iter;
 mod gil_cell;
 mod handle;
 mod imports;
+mod io_ready;
 mod loop_;
 mod recv_buffer;
 mod slots;

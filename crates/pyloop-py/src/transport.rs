@@ -28,6 +28,7 @@ use crate::byte_view::ByteView;
 use crate::gil_cell::GilCell;
 use crate::handle::{Callback, Handle};
 use crate::imports::{asyncio_logger, buffered_protocol_class};
+use crate::io_ready::IoReady;
 use crate::loop_::Loop;
 use crate::sys_io;
 
@@ -154,7 +155,7 @@ impl SocketTransport {
         let this = slf.get();
         let loop_ = this.loop_.bind(py);
         let callback = Callback::Transport {
-            transport: slf.clone().unbind(),
+            transport: slf.clone().into_any().unbind(),
             read,
         };
         let handle = Handle::with_callback(py, callback, None, loop_.clone().unbind())?;
@@ -912,11 +913,12 @@ impl SocketTransport {
     }
 }
 
-/// Runs a transport's reader or writer callback from its loop handle.
-pub(crate) fn on_ready(transport: &Bound<'_, SocketTransport>, read: bool) -> PyResult<()> {
-    if read {
-        SocketTransport::read_ready(transport)
-    } else {
-        SocketTransport::write_ready(transport)
+impl IoReady for SocketTransport {
+    fn on_ready(slf: &Bound<'_, Self>, read: bool) -> PyResult<()> {
+        if read {
+            Self::read_ready(slf)
+        } else {
+            Self::write_ready(slf)
+        }
     }
 }
