@@ -280,10 +280,16 @@ impl IoRegistry {
             };
             let waker = entry.waker.clone();
             let mut fd_cx = Context::from_waker(&waker);
-            let readable =
-                entry.read && Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_fresh);
+            let readable = entry.read
+                && Self::level_ready(
+                    &entry.fd,
+                    &mut fd_cx,
+                    true,
+                    !entry.write,
+                    &mut entry.read_fresh,
+                );
             let writable = entry.write
-                && Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_fresh);
+                && Self::level_ready(&entry.fd, &mut fd_cx, false, false, &mut entry.write_fresh);
             if readable || writable {
                 events.push(IoEvent {
                     fd,
@@ -302,16 +308,25 @@ impl IoRegistry {
     }
 
     /// Level-triggered readiness on top of Tokio's edge-triggered one.
+    ///
+    /// `errors_too`: the fd is watched for reading only, so any write-side
+    /// readiness Tokio has for it can only come from an error condition
+    /// (EPOLLERR alone: the write end of a pipe whose reader closed). Like
+    /// asyncio's selectors, such an fd counts as readable.
     fn level_ready(
         fd: &AsyncFd<Borrowed>,
         cx: &mut Context<'_>,
         read: bool,
+        errors_too: bool,
         fresh: &mut bool,
     ) -> bool {
         let events = if read { libc::POLLIN } else { libc::POLLOUT };
         loop {
             let polled = if read {
-                fd.poll_read_ready(cx)
+                match fd.poll_read_ready(cx) {
+                    Poll::Pending if errors_too => fd.poll_write_ready(cx),
+                    polled => polled,
+                }
             } else {
                 fd.poll_write_ready(cx)
             };

@@ -12,6 +12,7 @@ mod handle;
 mod imports;
 mod io_ready;
 mod loop_;
+mod pipe_transport;
 mod recv_buffer;
 mod slots;
 mod sock_io;
@@ -19,6 +20,7 @@ mod sys_io;
 mod task;
 mod task_registry;
 mod transport;
+mod write_side;
 
 use pyo3::prelude::*;
 
@@ -35,6 +37,8 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<task::TaskWakeup>()?;
     m.add_class::<sock_io::SockWait>()?;
     m.add_class::<transport::SocketTransport>()?;
+    m.add_class::<pipe_transport::ReadPipeTransport>()?;
+    m.add_class::<pipe_transport::WritePipeTransport>()?;
     m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
     slots::install(m.py())?;

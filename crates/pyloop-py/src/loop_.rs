@@ -737,14 +737,21 @@ impl Loop {
         Ok(true)
     }
 
-    /// Marks the loop closed and drops every queued handle and timer.
+    /// Marks the loop closed and drops every queued handle, timer and fd
+    /// registration (as asyncio's close closes its selector): transports
+    /// left open then let go of the loop instead of living on in its maps.
     fn _close(&self, py: Python<'_>) -> PyResult<()> {
         self.closed.store(true, Ordering::Relaxed);
-        let (ready, timers) = self
-            .schedule
-            .with(py, |s| (std::mem::take(&mut s.ready), s.timers.clear()))?;
-        drop(ready);
-        drop(timers);
+        let taken = self.schedule.with(py, |s| {
+            (
+                std::mem::take(&mut s.ready),
+                s.timers.clear(),
+                std::mem::take(&mut s.readers),
+                std::mem::take(&mut s.writers),
+            )
+        })?;
+        self.reactor.unwatch_all();
+        drop(taken);
         Ok(())
     }
 

@@ -63,3 +63,16 @@ pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// `read(2)` into `buf` (pipes and character devices); `Ok(Some(0))` is
+/// end of file.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is valid for `buf.len()` writable bytes.
+    retrying(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// One `write(2)` of `data`: how much the kernel took.
+pub fn write(fd: RawFd, data: &[u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `data` is valid for `data.len()` readable bytes.
+    retrying(|| unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) })
+}

@@ -16,9 +16,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use pyo3::exceptions::{
-    PyKeyboardInterrupt, PyOSError, PyRuntimeError, PySystemExit, PyTypeError, PyValueError,
-};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
@@ -31,63 +29,12 @@ use crate::imports::{asyncio_logger, buffered_protocol_class};
 use crate::io_ready::IoReady;
 use crate::loop_::Loop;
 use crate::sys_io;
+use crate::write_side::{
+    call_flow_method, escapes, FlowControl, WriteBuffer, CONNLOST_WRITES_WARN,
+};
 
 /// asyncio's `max_size`: the most one read asks the kernel for.
 const MAX_READ: usize = 256 * 1024;
-/// asyncio's default high-water mark; the low one is a quarter of it.
-const DEFAULT_HIGH_WATER: usize = 64 * 1024;
-/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
-const CONNLOST_WRITES_WARN: u32 = 5;
-/// Sent bytes at the front of the write buffer are dropped once they are
-/// at least this many and half of the buffer.
-const COMPACT_AT: usize = 64 * 1024;
-
-/// Bytes accepted by `write` and not yet taken by the kernel, in order.
-#[derive(Default)]
-struct WriteBuffer {
-    data: Vec<u8>,
-    /// How much of `data` is already sent.
-    head: usize,
-}
-
-impl WriteBuffer {
-    fn len(&self) -> usize {
-        self.data.len() - self.head
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn pending(&self) -> &[u8] {
-        &self.data[self.head..]
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        self.data.extend_from_slice(bytes);
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.head += n;
-        if self.head >= self.data.len() {
-            self.clear();
-        } else if self.head >= COMPACT_AT && self.head * 2 >= self.data.len() {
-            self.data.drain(..self.head);
-            self.head = 0;
-        }
-    }
-
-    fn clear(&mut self) {
-        self.head = 0;
-        if self.data.capacity() > 4 * COMPACT_AT {
-            // A burst is over: give its memory back.
-            self.data = Vec::new();
-        } else {
-            self.data.clear();
-        }
-    }
-}
-
 struct State {
     /// The Python socket object; None once connection_lost has run.
     sock: Option<Py<PyAny>>,
@@ -107,13 +54,10 @@ struct State {
     /// A reader / writer is registered with the loop.
     reading: bool,
     writing: bool,
-    /// `pause_writing` was called and `resume_writing` not yet.
-    protocol_paused: bool,
     /// Non-zero once the connection is being torn down; counts the writes
     /// made after that.
     conn_lost: u32,
-    high_water: usize,
-    low_water: usize,
+    flow: FlowControl,
 }
 
 /// Subclassed in Python only to add `__del__` (`_transports.py`).
@@ -122,12 +66,6 @@ pub struct SocketTransport {
     loop_: Py<Loop>,
     fd: RawFd,
     state: GilCell<State>,
-}
-
-/// asyncio lets these two through its protocol-call guards; everything else
-/// becomes a fatal error of the transport.
-fn escapes(err: &PyErr, py: Python<'_>) -> bool {
-    err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py)
 }
 
 fn is_buffered(protocol: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -515,30 +453,18 @@ impl SocketTransport {
         let Some(protocol) = slf.get().protocol(py)? else {
             return Ok(());
         };
-        match protocol.call_method0(method) {
-            Ok(_) => Ok(()),
-            Err(err) if escapes(&err, py) => Err(err),
-            Err(err) => {
-                let context = PyDict::new(py);
-                context.set_item("message", format!("protocol.{method}() failed"))?;
-                context.set_item("exception", err.into_value(py))?;
-                context.set_item("transport", slf)?;
-                context.set_item("protocol", protocol)?;
-                slf.get()
-                    .loop_
-                    .bind(py)
-                    .call_method1(intern!(py, "call_exception_handler"), (context,))
-                    .map(drop)
-            }
-        }
+        call_flow_method(
+            slf.get().loop_.bind(py).as_any(),
+            slf.as_any(),
+            &protocol,
+            method,
+        )
     }
 
     fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let pause = slf.get().with(slf.py(), |s| {
-            let over = s.buffer.len() > s.high_water && !s.protocol_paused;
-            s.protocol_paused |= over;
-            over
-        })?;
+        let pause = slf
+            .get()
+            .with(slf.py(), |s| s.flow.should_pause(s.buffer.len()))?;
         if pause {
             Self::flow_call(slf, "pause_writing")?;
         }
@@ -546,11 +472,9 @@ impl SocketTransport {
     }
 
     fn maybe_resume_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let resume = slf.get().with(slf.py(), |s| {
-            let under = s.protocol_paused && s.buffer.len() <= s.low_water;
-            s.protocol_paused &= !under;
-            under
-        })?;
+        let resume = slf
+            .get()
+            .with(slf.py(), |s| s.flow.should_resume(s.buffer.len()))?;
         if resume {
             Self::flow_call(slf, "resume_writing")?;
         }
@@ -587,10 +511,8 @@ impl SocketTransport {
                 paused: false,
                 reading: false,
                 writing: false,
-                protocol_paused: false,
                 conn_lost: 0,
-                high_water: DEFAULT_HIGH_WATER,
-                low_water: DEFAULT_HIGH_WATER / 4,
+                flow: FlowControl::default(),
             }),
         })
     }
@@ -760,28 +682,13 @@ impl SocketTransport {
         high: Option<i64>,
         low: Option<i64>,
     ) -> PyResult<()> {
-        let default_high = i64::try_from(DEFAULT_HIGH_WATER).unwrap_or(i64::MAX);
-        let high = high.unwrap_or_else(|| low.map_or(default_high, |low| low.saturating_mul(4)));
-        // Python floor division: a negative high gives the low asyncio reports.
-        let low = low.unwrap_or(high.div_euclid(4));
-        if !(high >= low && low >= 0) {
-            return Err(PyValueError::new_err(format!(
-                "high ({high}) must be >= low ({low}) must be >= 0"
-            )));
-        }
-        let (high, low) = (
-            usize::try_from(high).unwrap_or(usize::MAX),
-            usize::try_from(low).unwrap_or(0),
-        );
-        slf.get().with(slf.py(), |s| {
-            s.high_water = high;
-            s.low_water = low;
-        })?;
+        slf.get()
+            .with(slf.py(), |s| s.flow.set_limits(high, low))??;
         Self::maybe_pause_protocol(slf)
     }
 
     fn get_write_buffer_limits(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
-        self.with(py, |s| (s.low_water, s.high_water))
+        self.with(py, |s| s.flow.limits())
     }
 
     fn get_write_buffer_size(&self, py: Python<'_>) -> PyResult<usize> {
