@@ -12,7 +12,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UnixStream;
+use std::io::Read;
+use std::os::unix::net::UnixStream;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::Notify;
 
@@ -50,6 +51,8 @@ pub struct Reactor {
     // ManuallyDrop: in a forked child these must be leaked, not dropped (the
     // runtime's threads and the epoll set belong to the parent).
     runtime: ManuallyDrop<Runtime>,
+    /// Watched through the registry like any fd: one wait fewer per park
+    /// than a future of its own.
     signal_rx: ManuallyDrop<UnixStream>,
     deadline: ManuallyDrop<DeadlineTimer>,
     registry: ManuallyDrop<IoRegistry>,
@@ -70,15 +73,17 @@ impl Reactor {
         let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
-        let (signal_rx, deadline) = {
+        let registry = IoRegistry::default();
+        let deadline = {
             let _guard = runtime.enter();
-            (UnixStream::from_std(rx)?, DeadlineTimer::new()?)
+            registry.watch_reserved(rx.as_raw_fd())?;
+            DeadlineTimer::new()?
         };
         Ok(Self {
             runtime: ManuallyDrop::new(runtime),
-            signal_rx: ManuallyDrop::new(signal_rx),
+            signal_rx: ManuallyDrop::new(rx),
             deadline: ManuallyDrop::new(deadline),
-            registry: ManuallyDrop::new(IoRegistry::default()),
+            registry: ManuallyDrop::new(registry),
             signal_tx: tx,
             notify: Arc::new(Notify::new()),
             owner: Owner::current(),
@@ -171,6 +176,7 @@ impl Reactor {
                 () = tokio::task::yield_now() => {},
             }
         });
+        self.take_signal_event(events);
         Ok(())
     }
 
@@ -198,18 +204,15 @@ impl Reactor {
         let timeout = deadline.map(|when| when.min(latest));
         let woke = self.runtime.block_on(async {
             let notified = self.notify.notified();
-            let signal = self.signal_rx.readable();
             let io = self.ready_fds(events);
             match timeout {
                 None => tokio::select! {
                     biased;
-                    _ = signal => Park::Signalled,
                     () = notified => Park::Woken,
                     () = io => Park::Io,
                 },
                 Some(t) => tokio::select! {
                     biased;
-                    _ = signal => Park::Signalled,
                     () = notified => Park::Woken,
                     () = io => Park::Io,
                     // An error arming the timer ends the wait: the caller
@@ -218,11 +221,26 @@ impl Reactor {
                 },
             }
         });
-        if woke == Park::Signalled && !self.drain_signal_bytes() {
-            // Readiness was stale: nothing was written.
-            return Ok(Park::TimedOut);
+        match (woke, self.take_signal_event(events)) {
+            (Park::Io, Some(signalled)) if events.is_empty() => Ok(if signalled {
+                Park::Signalled
+            } else {
+                // Readiness was stale: nothing was written.
+                Park::TimedOut
+            }),
+            _ => Ok(woke),
         }
-        Ok(woke)
+    }
+
+    /// Takes the wake-up socket's event out of `events`, draining the socket:
+    /// None if it had none, else whether any byte was there.
+    fn take_signal_event(&self, events: &mut Vec<IoEvent>) -> Option<bool> {
+        let fd = self.signal_rx.as_raw_fd();
+        let at = events.iter().position(|e| e.fd == fd)?;
+        events.swap_remove(at);
+        let drained = self.drain_signal_bytes();
+        self.registry.drained(fd, true);
+        Some(drained)
     }
 
     /// Empties the wake-up socket; true if any byte was there.
@@ -230,7 +248,7 @@ impl Reactor {
         let mut buf = [0u8; 256];
         let mut any = false;
         loop {
-            match self.signal_rx.try_read(&mut buf) {
+            match (&*self.signal_rx).read(&mut buf) {
                 Ok(0) => return any,
                 Ok(_) => any = true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -106,13 +106,15 @@ struct Inner {
     candidates: Vec<RawFd>,
 }
 
-#[derive(Default)]
 pub struct IoRegistry {
     inner: Mutex<Inner>,
     woken: Arc<Woken>,
-    /// `watched.len()`, readable without the lock: the run loop asks on every
-    /// iteration with ready callbacks whether there is any fd to poll.
+    /// How many fds the user watches (the reserved one not counted),
+    /// readable without the lock: the run loop asks on every iteration with
+    /// ready callbacks whether there is any fd to poll.
     count: AtomicUsize,
+    /// The reactor's own wake-up socket: watched for good, not the user's.
+    reserved: AtomicI32,
 }
 
 /// True if `poll(2)` says `fd` is ready for `events` right now.
@@ -129,6 +131,17 @@ fn ready_now(fd: RawFd, events: libc::c_short) -> bool {
     n > 0 && pfd.revents & (events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
 }
 
+impl Default for IoRegistry {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            woken: Arc::default(),
+            count: AtomicUsize::new(0),
+            reserved: AtomicI32::new(-1),
+        }
+    }
+}
+
 impl IoRegistry {
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -137,7 +150,16 @@ impl IoRegistry {
 
     /// Keeps `count` in step; called with the lock held, after each change.
     fn recount(&self, watched: &HashMap<RawFd, Watched>) {
-        self.count.store(watched.len(), Ordering::Release);
+        let reserved = usize::from(watched.contains_key(&self.reserved.load(Ordering::Relaxed)));
+        self.count
+            .store(watched.len() - reserved, Ordering::Release);
+    }
+
+    /// Watches `fd` for reading for the registry's whole life: `clear` keeps
+    /// it and `is_empty` does not count it.
+    pub fn watch_reserved(&self, fd: RawFd) -> io::Result<()> {
+        self.reserved.store(fd, Ordering::Relaxed);
+        self.watch(fd, true)
     }
 
     /// Sets the read or write interest of `fd` (registering it if new).
@@ -247,7 +269,8 @@ impl IoRegistry {
     /// Deregisters everything (loop close).
     pub fn clear(&self) {
         let mut inner = lock(&self.inner);
-        inner.watched.clear();
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        inner.watched.retain(|fd, _| *fd == reserved);
         inner.recheck.clear();
         self.recount(&inner.watched);
     }
