@@ -17,3 +17,8 @@ if sys.version_info >= (3, 14):
     BasePolicy: type = asyncio.events._BaseDefaultEventLoopPolicy
 else:
     BasePolicy = asyncio.DefaultEventLoopPolicy
+
+# gh-114887 (3.11.8, 3.12.2, 3.13): create_datagram_endpoint(sock=) refuses
+# only stream sockets ("A datagram socket was expected"); before, anything
+# but SOCK_DGRAM ("A UDP Socket was expected").
+ANY_DATAGRAM_SOCK = sys.version_info >= (3, 12, 2) or (3, 11, 8) <= sys.version_info < (3, 12)

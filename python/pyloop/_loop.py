@@ -22,13 +22,17 @@ from . import _compat
 from ._asyncgens import AsyncGenMixin
 from ._exception_handler import ExceptionHandlerMixin
 from ._executors import ExecutorMixin
+from ._pipes import PipeMixin
 from ._pyloop import Loop as _NativeLoop
 from ._pyloop import Task
 from ._sendfile import SendfileMixin
 from ._signals import SignalMixin
 from ._sock import SockMixin
+from ._subprocess import SubprocessMixin
 from ._tcp import TcpMixin
+from ._tls import TlsMixin
 from ._transports import TransportMixin
+from ._udp import UdpMixin
 from ._unix import UnixMixin
 
 T = TypeVar("T")
@@ -82,9 +86,13 @@ class Loop(
     SockMixin,
     SendfileMixin,
     SignalMixin,
+    SubprocessMixin,
     TransportMixin,
+    TlsMixin,
+    PipeMixin,
     UnixMixin,  # before TcpMixin: its _stop_serving extends TcpMixin's
     TcpMixin,
+    UdpMixin,
     asyncio.AbstractEventLoop,
 ):
     """A drop-in asyncio event loop whose engine is Rust."""
@@ -206,6 +214,7 @@ class Loop(
                 self._signal_handlers.clear()
             else:
                 self._remove_all_signal_handlers()
+        self._hand_children_to_reapers()
         self._close()
         self._shut_down_executor_nowait()
 

@@ -30,7 +30,6 @@ class _WritePipeFace(asyncio.WriteTransport):
 class ReadPipeTransport(NativeTransportFace, _NativeReadPipe):
     """The read end of a pipe, FIFO, character device or socket."""
 
-    __slots__ = ()
     face = _ReadPipeFace
     resource = "_pipe"
 
@@ -38,7 +37,6 @@ class ReadPipeTransport(NativeTransportFace, _NativeReadPipe):
 class WritePipeTransport(NativeTransportFace, _NativeWritePipe):
     """The write end of a pipe, FIFO, character device or socket."""
 
-    __slots__ = ()
     face = _WritePipeFace
     resource = "_pipe"
 
