@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import ssl
 import sys
 from typing import Any
 
@@ -314,31 +313,3 @@ def test_connect_accepted_socket_wants_a_stream_socket(loop: asyncio.AbstractEve
     with socket.socket(type=socket.SOCK_DGRAM) as udp:
         with pytest.raises(ValueError, match="A Stream Socket was expected"):
             loop.run_until_complete(loop.connect_accepted_socket(Recorder, udp))
-
-
-# -- TLS: pyloop refuses it until issue 8 -------------------------------------------
-
-
-@pytest.mark.pyloop_only
-@pytest.mark.parametrize(
-    "call",
-    ["create_connection", "create_server", "create_unix_connection", "create_unix_server"],
-)
-def test_pyloop_refuses_tls_with_a_clear_error(pyloop: Any, tmp_path: Any, call: str) -> None:
-    lp = pyloop.new_event_loop()
-    context = ssl.create_default_context()
-    args: dict[str, Any] = {
-        "create_connection": {"host": "127.0.0.1", "port": 1, "ssl": context},
-        "create_server": {"host": "127.0.0.1", "port": 0, "ssl": context},
-        "create_unix_connection": {
-            "path": str(tmp_path / "s"),
-            "ssl": context,
-            "server_hostname": "x",
-        },
-        "create_unix_server": {"path": str(tmp_path / "s"), "ssl": context},
-    }[call]
-    try:
-        with pytest.raises(RuntimeError, match="TLS"):
-            lp.run_until_complete(getattr(lp, call)(Recorder, **args))
-    finally:
-        lp.close()

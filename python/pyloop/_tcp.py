@@ -9,8 +9,8 @@ binding and listening. The bytes are moved by the native transport that
 class, so ``close``/``wait_closed``/``serve_forever`` behave as the running
 Python's; it calls back ``_start_serving``/``_stop_serving`` here.
 
-TLS is not here yet (issue 8): a truthy ``ssl`` goes to ``refuse_tls``, after
-the argument checks asyncio makes before it would use it.
+With ``ssl``, connections get asyncio's TLS protocol between the native
+transport and the user's protocol (``_tls.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from asyncio import base_events, constants, trsock
 from asyncio.base_events import Server
 from asyncio.staggered import staggered_race
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _compat
 from ._sock import check_not_ssl_socket
@@ -47,12 +47,6 @@ if TYPE_CHECKING:
     _LoopBase = asyncio.AbstractEventLoop
 else:
     _LoopBase = object
-
-
-def refuse_tls() -> NoReturn:
-    """The one place that refuses ``ssl=``, so that issue 8 (TLS through
-    asyncio's sslproto over the native transport) has one thing to replace."""
-    raise RuntimeError("TLS (ssl=) is not supported by pyloop yet (issue 8)")
 
 
 def asyncio_has_keyword(method: Any, name: str) -> bool:
@@ -241,8 +235,6 @@ class TcpMixin(_LoopBase):
         elif sock.type != socket.SOCK_STREAM:
             # Any stream socket goes, AF_UNIX included (asyncio allows it).
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
-        if ssl:
-            refuse_tls()
 
         owned = sock is None
         if sock is None:
@@ -258,7 +250,13 @@ class TcpMixin(_LoopBase):
                 all_errors,
             )
         transport, protocol = await self._create_connection_transport(
-            sock, protocol_factory, ssl, server_hostname, close_on_error=owned
+            sock,
+            protocol_factory,
+            ssl,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+            close_on_error=owned,
         )
         if self.get_debug():
             logger.debug(
@@ -389,8 +387,6 @@ class TcpMixin(_LoopBase):
         close_on_error: bool = False,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
         sock.setblocking(False)
-        if ssl:
-            refuse_tls()
         try:
             protocol = protocol_factory()
         except BaseException:
@@ -399,7 +395,19 @@ class TcpMixin(_LoopBase):
                 _close_quietly(sock)
             raise
         waiter = self.create_future()
-        transport = self._make_socket_transport(sock, protocol, waiter)
+        if ssl:
+            transport = self._make_ssl_transport(
+                sock,
+                protocol,
+                None if isinstance(ssl, bool) else ssl,  # True: the default context
+                waiter,
+                server_side=server_side,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+            )
+        else:
+            transport = self._make_socket_transport(sock, protocol, waiter)
         try:
             await waiter
         except BaseException:
@@ -420,10 +428,14 @@ class TcpMixin(_LoopBase):
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
         _check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         check_not_ssl_socket(sock)
-        if ssl:
-            refuse_tls()
         transport, protocol = await self._create_connection_transport(
-            sock, protocol_factory, ssl, "", server_side=True
+            sock,
+            protocol_factory,
+            ssl,
+            "",
+            server_side=True,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
         )
         if self.get_debug():
             logger.debug(
@@ -469,8 +481,6 @@ class TcpMixin(_LoopBase):
             raise ValueError("Neither host/port nor sock were specified")
         elif sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
-        if ssl:
-            refuse_tls()
 
         if bind:
             if reuse_address is None:
@@ -619,8 +629,6 @@ class TcpMixin(_LoopBase):
         ssl_handshake_timeout: float | None = constants.SSL_HANDSHAKE_TIMEOUT,
         ssl_shutdown_timeout: float | None = constants.SSL_SHUTDOWN_TIMEOUT,
     ) -> None:
-        if sslcontext:
-            refuse_tls()
         args = (
             protocol_factory,
             sock,
@@ -683,7 +691,15 @@ class TcpMixin(_LoopBase):
                     ssl_shutdown_timeout,
                 )
                 return
-            self._connection_accepted(protocol_factory, conn, addr, server)
+            self._connection_accepted(
+                protocol_factory,
+                conn,
+                addr,
+                server,
+                sslcontext,
+                ssl_handshake_timeout,
+                ssl_shutdown_timeout,
+            )
             if sock.fileno() < 0:
                 return  # a protocol factory closed the server
 
@@ -715,26 +731,57 @@ class TcpMixin(_LoopBase):
         conn: socket.socket,
         addr: Any,
         server: Server | None,
+        sslcontext: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
     ) -> None:
-        # No waiter and no task: a plain socket transport cannot fail after
-        # it is made, so the connection is set up right here.
+        # No task: a plain socket transport cannot fail after it is made, so
+        # the connection is set up right here; a TLS one reports a failed
+        # handshake from its waiter's callback.
         protocol = None
         try:
             protocol = protocol_factory()
-            self._make_socket_transport(conn, protocol, extra={"peername": addr}, server=server)
+            extra = {"peername": addr}
+            if not sslcontext:
+                self._make_socket_transport(conn, protocol, extra=extra, server=server)
+                return
+            waiter = self.create_future()
+            transport = self._make_ssl_transport(
+                conn,
+                protocol,
+                sslcontext,
+                waiter,
+                server_side=True,
+                extra=extra,
+                server=server,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+            )
+            waiter.add_done_callback(functools.partial(self._tls_accept_done, transport, protocol))
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             _close_quietly(conn)
-            # asyncio reports these in debug mode only.
-            if self.get_debug():
-                context = {
-                    "message": "Error on transport creation for incoming connection",
-                    "exception": exc,
-                }
-                if protocol is not None:
-                    context["protocol"] = protocol
-                self.call_exception_handler(context)
+            self._report_accept_error(exc, protocol)
+
+    def _tls_accept_done(
+        self, transport: asyncio.Transport, protocol: Any, waiter: asyncio.Future[Any]
+    ) -> None:
+        if waiter.cancelled() or waiter.exception() is None:
+            return
+        transport.close()
+        self._report_accept_error(waiter.exception(), protocol)
+
+    def _report_accept_error(self, exc: BaseException | None, protocol: Any) -> None:
+        # asyncio reports these in debug mode only.
+        if self.get_debug():
+            context = {
+                "message": "Error on transport creation for incoming connection",
+                "exception": exc,
+            }
+            if protocol is not None:
+                context["protocol"] = protocol
+            self.call_exception_handler(context)
 
 
 def _check_ssl_timeouts(ssl: Any, handshake: float | None, shutdown: float | None) -> None:

@@ -26,8 +26,8 @@ class _AsyncioFace(asyncio.Transport):
 
 class SocketTransport(_NativeSocketTransport):
     """The stream transport of TCP and Unix sockets."""
-
-    __slots__ = ()
+    # loop.start_tls() may put TLS on top of it.
+    _start_tls_compatible = True
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:

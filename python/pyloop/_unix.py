@@ -19,7 +19,7 @@ from asyncio.base_events import Server
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._tcp import _check_ssl_timeouts, asyncio_has_keyword, keyword_if, refuse_tls
+from ._tcp import _check_ssl_timeouts, asyncio_has_keyword, keyword_if
 
 logger = logging.getLogger("asyncio")
 
@@ -110,8 +110,6 @@ class UnixMixin(_Base):
             raise ValueError("no path and sock were specified")
         else:
             _check_unix_stream(sock)
-        if ssl:
-            refuse_tls()
 
         owned = sock is None
         if sock is None:
@@ -125,7 +123,13 @@ class UnixMixin(_Base):
         else:
             sock.setblocking(False)
         return await self._create_connection_transport(
-            sock, protocol_factory, ssl, server_hostname, close_on_error=owned
+            sock,
+            protocol_factory,
+            ssl,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+            close_on_error=owned,
         )
 
     @keyword_if(_HAS_CLEANUP_SOCKET, "cleanup_socket")
@@ -153,8 +157,6 @@ class UnixMixin(_Base):
             raise ValueError("path was not specified, and no sock specified")
         else:
             _check_unix_stream(sock)
-        if ssl:
-            refuse_tls()  # before any file is touched
 
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

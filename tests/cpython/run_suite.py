@@ -49,6 +49,8 @@ DEFAULT_MODULES = [
     "test_buffered_proto",
     "test_protocols",
     "test_transports",
+    # TLS (issue 8): asyncio's own TLS protocol over pyloop's transports.
+    "test_ssl",
 ]
 
 # Modules of this directory (not of test.test_asyncio): CPython's Future and
@@ -79,36 +81,7 @@ ASYNCIO_INTERNALS = {
 # Tests that fail on pyloop for a reason logged in PYLOOP_NOTES.md, by the
 # feature they wait for. The pytest gate accepts exactly these, and fails if
 # one starts passing (so the list cannot go stale).
-_EVENT_LOOP_CLASSES = ("EPollEventLoopTests", "PollEventLoopTests", "SelectEventLoopTests")
-# test_events' TLS tests end in pyloop's refusal of ssl= (a RuntimeError naming
-# issue 8), not in a NotImplementedError, so they are listed here.
-_TLS_TESTS_OF_TEST_EVENTS = (
-    "test_create_server_ssl",
-    "test_create_server_ssl_match_failed",
-    "test_create_server_ssl_verified",
-    "test_create_server_ssl_verify_failed",
-    "test_create_ssl_connection",
-    "test_create_ssl_unix_connection",
-    "test_create_unix_server_ssl",
-    "test_create_unix_server_ssl_verified",
-    "test_create_unix_server_ssl_verify_failed",
-    "test_ssl_connect_accepted_socket",
-)
-EXPECTED_PROBLEMS = {
-    f"ERROR: test.test_asyncio.test_events.{cls}.{name}": "TLS is issue 8"
-    for cls in _EVENT_LOOP_CLASSES
-    for name in _TLS_TESTS_OF_TEST_EVENTS
-}
-_STREAMS = "test.test_asyncio.test_streams.StreamTests"
-EXPECTED_PROBLEMS.update({
-    f"ERROR: {_STREAMS}.test_open_connection_no_loop_ssl": "TLS is issue 8",
-    f"ERROR: {_STREAMS}.test_open_unix_connection_no_loop_ssl": "TLS is issue 8",
-    f"ERROR: {_STREAMS}.test_start_tls": "start_tls is issue 8",
-    f"ERROR: {_STREAMS}.test_read_all_from_pipe_reader": "connect_read_pipe is issue 7",
-    # Its gc.collect() also collects the connection test_start_tls left open
-    # when start_tls raised, so it sees five ResourceWarnings, not one.
-    f"FAIL: {_STREAMS}.test_unclosed_resource_warnings": "test_start_tls's leftovers (issue 8)",
-})  # fmt: skip
+EXPECTED_PROBLEMS: dict[str, str] = {}
 
 # Modules that construct asyncio.BaseEventLoop() themselves instead of asking
 # the policy (see the module docstring).
