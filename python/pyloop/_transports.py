@@ -1,6 +1,7 @@
-"""Making a native socket transport for a connected socket: the setup that
-runs once per connection. The transport itself (reads, writes, flow control,
-closing) is ``SocketTransport`` in Rust (``transport.rs``)."""
+"""Making native transports: the setup that runs once per connection or
+endpoint. The transports themselves (reads, writes, flow control, closing)
+are Rust: ``SocketTransport`` for stream sockets (``transport.rs``) and
+``DatagramTransport`` for datagram sockets (``datagram.rs``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import warnings
 from asyncio import futures, trsock
 from typing import Any
 
+from ._native_face import NativeTransportFace
+from ._pyloop import DatagramTransport as _NativeDatagramTransport
 from ._pyloop import SocketTransport as _NativeSocketTransport
 
 
@@ -39,6 +42,21 @@ class SocketTransport(_NativeSocketTransport):
         if sock is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             sock.close()
+
+
+class _DatagramFace(asyncio.Transport, asyncio.DatagramTransport):
+    """asyncio's selector datagram transport is a ``Transport`` (and from
+    3.12 a ``DatagramTransport`` too); this face is both."""
+
+    __slots__ = ()
+
+
+class DatagramTransport(NativeTransportFace, _NativeDatagramTransport):
+    """The transport of datagram sockets (UDP, Unix datagram sockets)."""
+
+    __slots__ = ()
+    face = _DatagramFace
+    resource = "_sock"
 
 
 def _set_nodelay(sock: socket.socket) -> None:
@@ -83,6 +101,25 @@ class TransportMixin:
                 server._attach(transport)
             else:
                 server._attach()
+        call_soon = self.call_soon  # type: ignore[attr-defined]
+        call_soon(protocol.connection_made, transport)
+        call_soon(transport._start_reading)
+        if waiter is not None:
+            call_soon(futures._set_result_unless_cancelled, waiter, None)
+        return transport
+
+    def _make_datagram_transport(
+        self,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        address: Any = None,
+        waiter: asyncio.Future[Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> DatagramTransport:
+        """asyncio's selector-loop hook, same signature and order:
+        ``connection_made``, then reading, then the waiter."""
+        transport = DatagramTransport(self, sock, protocol, address, _socket_extra(sock, extra))
+        self._transports[sock.fileno()] = transport  # type: ignore[attr-defined]
         call_soon = self.call_soon  # type: ignore[attr-defined]
         call_soon(protocol.connection_made, transport)
         call_soon(transport._start_reading)

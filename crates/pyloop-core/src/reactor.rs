@@ -447,6 +447,73 @@ mod io_tests {
     }
 
     #[test]
+    fn error_condition_alone_wakes_a_reader_until_it_is_consumed() {
+        // A connected UDP socket that sent to a closed port gets an ICMP
+        // error: EPOLLERR without EPOLLIN.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        sock.connect(("127.0.0.1", port)).unwrap();
+        let r = Reactor::new().unwrap();
+        r.watch(sock.as_raw_fd(), true).unwrap();
+        let mut events = Vec::new();
+        r.poll_io(&mut events).unwrap();
+        assert!(events.is_empty());
+        sock.send(b"anyone?").unwrap();
+        assert_eq!(
+            r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
+            Park::Io
+        );
+        assert!(events[0].readable && !events[0].writable);
+        // Level-triggered: still reported until a call takes the error.
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert_eq!(events.len(), 1);
+        let err = sock.recv(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert!(events.is_empty());
+        // And the next error is heard again.
+        sock.send(b"still?").unwrap();
+        assert_eq!(
+            r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
+            Park::Io
+        );
+        assert!(events[0].readable);
+        r.unwatch(sock.as_raw_fd(), true).unwrap();
+    }
+
+    #[test]
+    fn pipe_write_end_watched_for_reading_sees_its_reader_close() {
+        // EPOLLERR alone, for good: reported readable at every poll (as
+        // asyncio's selectors do), without spinning inside one poll.
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let [read_end, write_end] = fds;
+        let r = Reactor::new().unwrap();
+        r.watch(write_end, true).unwrap();
+        let mut events = Vec::new();
+        r.poll_io(&mut events).unwrap();
+        assert!(events.is_empty());
+        unsafe { libc::close(read_end) };
+        assert_eq!(
+            r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
+            Park::Io
+        );
+        assert!(events[0].readable);
+        for _ in 0..3 {
+            events.clear();
+            r.poll_io(&mut events).unwrap();
+            assert_eq!(events.len(), 1);
+        }
+        r.unwatch(write_end, true).unwrap();
+        unsafe { libc::close(write_end) };
+    }
+
+    #[test]
     fn unwatched_fd_reports_nothing() {
         let r = Reactor::new().unwrap();
         let (mut a, b) = UnixStream::pair().unwrap();

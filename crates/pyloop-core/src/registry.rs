@@ -17,10 +17,20 @@
 //!
 //! A registration is dropped (and the fd deregistered from epoll) the moment
 //! its last interest goes, before user code can close and reuse the fd number.
+//!
+//! An error condition alone (`EPOLLERR` without `EPOLLIN`: the ICMP error a
+//! UDP socket gets after sending to a closed port) wakes no reader or writer
+//! in Tokio; only a waiter for `Interest::ERROR` hears it. Each registration
+//! keeps one such waiter, and while `poll(2)` shows the error pending the fd
+//! is reported ready in the directions it is watched for, as asyncio's
+//! selectors report `EPOLLERR` (the callback's next system call gets the
+//! error).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -76,8 +86,27 @@ impl Wake for FdWaker {
     }
 }
 
+/// Resolves when Tokio sees an error condition on the fd, with that
+/// readiness cleared again (the level is checked with `poll(2)`).
+type ErrorWait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn error_wait(fd: &Arc<AsyncFd<Borrowed>>) -> ErrorWait {
+    let fd = Arc::clone(fd);
+    Box::pin(async move {
+        match fd.ready(Interest::ERROR).await {
+            Ok(mut guard) => guard.clear_ready(),
+            // The driver is gone: no error will ever be seen.
+            Err(_) => std::future::pending().await,
+        }
+    })
+}
+
 struct Watched {
-    fd: AsyncFd<Borrowed>,
+    fd: Arc<AsyncFd<Borrowed>>,
+    /// Waits for an error condition (see the module docs).
+    error: ErrorWait,
+    /// An error condition was seen and not yet found gone.
+    error_pending: bool,
     /// This fd's `FdWaker`, handed to Tokio when its readiness is polled.
     waker: Waker,
     read: bool,
@@ -142,6 +171,39 @@ impl Default for IoRegistry {
     }
 }
 
+/// True if `poll(2)` says `fd` has an error condition pending.
+fn error_now(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&raw mut pfd, 1, 0) };
+    n > 0 && pfd.revents & libc::POLLERR != 0
+}
+
+impl Watched {
+    /// The fd has an error condition pending: seen by the error waiter and
+    /// still there (level-triggered, as the other readinesses).
+    fn error_ready(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.error_pending {
+                if error_now(self.fd.as_raw_fd()) {
+                    return true;
+                }
+                self.error_pending = false;
+            }
+            if self.error.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            // Seen: wait for the next one, and check the level now.
+            self.error = error_wait(&self.fd);
+            self.error_pending = true;
+        }
+    }
+}
+
 impl IoRegistry {
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -189,8 +251,11 @@ impl IoRegistry {
         // SAFETY: the fd stays open while registered: `unwatch` deregisters it
         // before `remove_reader`/`remove_writer` return, and asyncio's
         // contract is that user code removes the callback before closing.
-        let afd = unsafe { AsyncFd::register_with_interest(Borrowed(fd), interest) }
-            .map_err(|e| e.into_parts().1)?;
+        let afd = Arc::new(
+            unsafe { AsyncFd::register_with_interest(Borrowed(fd), interest) }
+                .map_err(|e| e.into_parts().1)?,
+        );
+        let error = error_wait(&afd);
         let waker = Waker::from(Arc::new(FdWaker {
             fd,
             woken: Arc::clone(&self.woken),
@@ -199,6 +264,8 @@ impl IoRegistry {
             fd,
             Watched {
                 fd: afd,
+                error,
+                error_pending: false,
                 waker,
                 read: new_read,
                 write: new_write,
@@ -303,16 +370,13 @@ impl IoRegistry {
             };
             let waker = entry.waker.clone();
             let mut fd_cx = Context::from_waker(&waker);
+            let errored = entry.error_ready(&mut fd_cx);
             let readable = entry.read
-                && Self::level_ready(
-                    &entry.fd,
-                    &mut fd_cx,
-                    true,
-                    !entry.write,
-                    &mut entry.read_fresh,
-                );
+                && (errored
+                    || Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_fresh));
             let writable = entry.write
-                && Self::level_ready(&entry.fd, &mut fd_cx, false, false, &mut entry.write_fresh);
+                && (errored
+                    || Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_fresh));
             if readable || writable {
                 events.push(IoEvent {
                     fd,
@@ -331,25 +395,19 @@ impl IoRegistry {
     }
 
     /// Level-triggered readiness on top of Tokio's edge-triggered one.
-    ///
-    /// `errors_too`: the fd is watched for reading only, so any write-side
-    /// readiness Tokio has for it can only come from an error condition
-    /// (EPOLLERR alone: the write end of a pipe whose reader closed). Like
-    /// asyncio's selectors, such an fd counts as readable.
+    /// (An error condition alone is `Watched::error_ready`'s: Tokio keeps
+    /// the WRITE_CLOSED it also sets for good, so polling the write side of
+    /// a read-only fd for it would find it ready forever.)
     fn level_ready(
         fd: &AsyncFd<Borrowed>,
         cx: &mut Context<'_>,
         read: bool,
-        errors_too: bool,
         fresh: &mut bool,
     ) -> bool {
         let events = if read { libc::POLLIN } else { libc::POLLOUT };
         loop {
             let polled = if read {
-                match fd.poll_read_ready(cx) {
-                    Poll::Pending if errors_too => fd.poll_write_ready(cx),
-                    polled => polled,
-                }
+                fd.poll_read_ready(cx)
             } else {
                 fd.poll_write_ready(cx)
             };

@@ -24,3 +24,20 @@ pyo3::import_exception!(asyncio, CancelledError);
 pyo3::import_exception!(asyncio, InvalidStateError);
 
 pub const NOT_INITIALIZED: &str = "Future object is not initialized.";
+
+/// An OS error as CPython raises it: `OSError(errno, strerror)`, which
+/// picks the subclass (ConnectionRefusedError, ...) and sets `errno` and
+/// `strerror`. PyO3's own conversion keeps only the message.
+pub fn io_to_py(err: std::io::Error) -> PyErr {
+    match err.raw_os_error() {
+        Some(code) => {
+            // SAFETY: strerror returns a NUL-terminated string; it is read at
+            // once, with the GIL held (as CPython's PyErr_SetFromErrno does).
+            let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) }
+                .to_string_lossy()
+                .into_owned();
+            pyo3::exceptions::PyOSError::new_err((code, text))
+        }
+        None => err.into(),
+    }
+}

@@ -10,6 +10,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::datagram::DatagramTransport;
 use crate::handle::{Callback, Handle};
 use crate::loop_::Loop;
 use crate::pipe_transport::{ReadPipeTransport, WritePipeTransport};
@@ -29,6 +30,7 @@ pub(crate) fn on_ready(target: &Bound<'_, PyAny>, read: bool) -> PyResult<()> {
     run::<SocketTransport>(target, read)
         .or_else(|| run::<ReadPipeTransport>(target, read))
         .or_else(|| run::<WritePipeTransport>(target, read))
+        .or_else(|| run::<DatagramTransport>(target, read))
         .unwrap_or_else(|| {
             Err(PyTypeError::new_err(format!(
                 "pyloop: {} has no native I/O callbacks",

@@ -3,6 +3,7 @@
 
 mod byte_view;
 mod current_task;
+mod datagram;
 mod errors;
 mod fastcall;
 mod future;
@@ -16,6 +17,7 @@ mod pipe_transport;
 mod recv_buffer;
 mod slots;
 mod sock_io;
+mod sockaddr;
 mod sys_io;
 mod task;
 mod task_registry;
@@ -39,6 +41,7 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transport::SocketTransport>()?;
     m.add_class::<pipe_transport::ReadPipeTransport>()?;
     m.add_class::<pipe_transport::WritePipeTransport>()?;
+    m.add_class::<datagram::DatagramTransport>()?;
     m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
     slots::install(m.py())?;

@@ -54,6 +54,55 @@ pub fn send_all(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     Ok(sent)
 }
 
+/// `recvfrom(2)`: one datagram into `buf` (cut to its length), the
+/// sender's address into `from` (its length set to what the kernel gave).
+pub fn recvfrom(
+    fd: RawFd,
+    buf: &mut [u8],
+    from: &mut libc::sockaddr_storage,
+    from_len: &mut libc::socklen_t,
+) -> io::Result<Option<usize>> {
+    let capacity = libc::socklen_t::try_from(std::mem::size_of_val(from)).unwrap_or(0);
+    retrying(|| {
+        *from_len = capacity;
+        // SAFETY: `buf` is valid for `buf.len()` writable bytes and `from`
+        // for `capacity` writable bytes.
+        unsafe {
+            libc::recvfrom(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                std::ptr::from_mut(from).cast(),
+                from_len,
+            )
+        }
+    })
+}
+
+/// One `sendto(2)` of `data` to the first `to_len` bytes of `to`.
+pub fn sendto(
+    fd: RawFd,
+    data: &[u8],
+    to: &libc::sockaddr_storage,
+    to_len: libc::socklen_t,
+) -> io::Result<Option<usize>> {
+    let capacity = libc::socklen_t::try_from(std::mem::size_of_val(to)).unwrap_or(0);
+    let to_len = to_len.min(capacity);
+    // SAFETY: `data` is valid for `data.len()` readable bytes and `to` for
+    // `to_len` readable bytes.
+    retrying(|| unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            SEND_FLAGS,
+            std::ptr::from_ref(to).cast(),
+            to_len,
+        )
+    })
+}
+
 /// `shutdown(fd, SHUT_WR)`: the peer sees end of stream.
 pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
     // SAFETY: shutdown has no memory-safety preconditions.
