@@ -51,6 +51,8 @@ DEFAULT_MODULES = [
     "test_transports",
     # TLS (issue 8): asyncio's own TLS protocol over pyloop's transports.
     "test_ssl",
+    # Subprocesses (issue 7).
+    "test_subprocess",
 ]
 
 # Modules of this directory (not of test.test_asyncio): CPython's Future and
@@ -64,7 +66,15 @@ LOCAL_MODULES = {"native_types"}
 # Transport classes (and _FlowControlMixin) with mocks and build no loop at
 # all: they run to show that what pyloop's transports inherit still holds.
 NO_LOOP_MODULES = {"test_protocols", "test_transports"}
-MIXED_LOOP_MODULES = {"test_futures", "test_tasks", "test_events", "native_types"} | NO_LOOP_MODULES
+# test_subprocess: 117 of its loops are pyloop's; 2 of its watcher tests build
+# an asyncio loop of their own.
+MIXED_LOOP_MODULES = {
+    "test_futures",
+    "test_tasks",
+    "test_events",
+    "native_types",
+    "test_subprocess",
+} | NO_LOOP_MODULES
 
 # test_events covers the whole loop API. Its tests of transports, servers,
 # pipes, subprocesses and TLS (issues 6-8) end in the NotImplementedError
@@ -81,7 +91,34 @@ ASYNCIO_INTERNALS = {
 # Tests that fail on pyloop for a reason logged in PYLOOP_NOTES.md, by the
 # feature they wait for. The pytest gate accepts exactly these, and fails if
 # one starts passing (so the list cannot go stale).
-EXPECTED_PROBLEMS: dict[str, str] = {}
+_SUBPROCESS = "test.test_asyncio.test_subprocess"
+# pyloop watches its children with pidfds and never asks for asyncio's child
+# watcher (PYLOOP_NOTES.md, Subprocesses): a user-installed FastChildWatcher
+# (waitpid(-1)) then steals their exit codes (255), and an inactive watcher
+# raises nothing.
+_FAST_WATCHER_TESTS = (
+    "test_communicate",
+    "test_devnull_error",
+    "test_devnull_input",
+    "test_devnull_output",
+    "test_devstdin_input",
+    "test_empty_input",
+    "test_kill",
+    "test_kill_issue43884",
+    "test_send_signal",
+    "test_shell",
+    "test_start_new_session",
+    "test_stdin_not_inheritable",
+    "test_stdin_stdout",
+    "test_terminate",
+)
+EXPECTED_PROBLEMS: dict[str, str] = {
+    f"FAIL: {_SUBPROCESS}.SubprocessFastWatcherTests.{name}": "child watchers are not used"
+    for name in _FAST_WATCHER_TESTS
+}
+EXPECTED_PROBLEMS[
+    f"FAIL: {_SUBPROCESS}.GenericWatcherTests.test_create_subprocess_fails_with_inactive_watcher"
+] = "child watchers are not used"
 
 # Modules that construct asyncio.BaseEventLoop() themselves instead of asking
 # the policy (see the module docstring).
