@@ -56,6 +56,8 @@ ECHO_ROWS = (
     "tcp_echo_buffered_100k",
     "unix_echo_1k",
 )
+# Issue 7's rows: datagram echo and child processes.
+ISSUE7_ROWS = ("udp_echo", "udp_echo_16c", "subprocess_spawn_wait", "subprocess_pipe")
 
 
 def test_bench_lists_runnable_and_pending_benchmarks() -> None:
@@ -63,17 +65,20 @@ def test_bench_lists_runnable_and_pending_benchmarks() -> None:
     names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
     for micro in ("call_soon", "timers_fire", "tasks_create_await", "memory_per_pending_task"):
         assert micro in names
-    for row in (*ECHO_ROWS, "aiohttp_hello_world"):
+    for row in (*ECHO_ROWS, *ISSUE7_ROWS, "aiohttp_hello_world"):
         assert row in names
     quick_only_with_only = [line for line in proc.stdout.splitlines() if "plain --quick" in line]
     assert any(line.startswith("tcp_echo_buffered_1k ") for line in quick_only_with_only)
-    assert "pending: needs native UDP" in proc.stdout
+    assert any(line.startswith("udp_echo_16c ") for line in quick_only_with_only)
+    listed = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert not any("pending" in listed[row] for row in ISSUE7_ROWS)
 
 
 def test_bench_echo_rows_run_on_asyncio(tmp_path: Path) -> None:
-    """Each echo row (and aiohttp's, where installed) completes on the oracle loop."""
+    """Each echo and subprocess row (and aiohttp's, where installed) completes on
+    the oracle loop."""
     out_json = tmp_path / "bench.json"
-    rows = [*ECHO_ROWS]
+    rows = [*ECHO_ROWS, *ISSUE7_ROWS]
     if importlib.util.find_spec("aiohttp") is not None:
         rows.append("aiohttp_hello_world")
     _bench("--quick", "--reps", "1", "--loops", "asyncio", "--json", str(out_json), "--only", *rows)

@@ -29,6 +29,7 @@ class _AsyncioFace(asyncio.Transport):
 
 class SocketTransport(_NativeSocketTransport):
     """The stream transport of TCP and Unix sockets."""
+
     # loop.start_tls() may put TLS on top of it.
     _start_tls_compatible = True
 

@@ -5,7 +5,8 @@ Layout, one purpose per module:
 - ``__main__``: the command line.
 - ``loops``: the loops by name and how to build one.
 - ``scenarios/``: the benchmarks (``micro``: the loop's machinery; ``io``: raw-socket
-  echo and the rows still pending; ``transports``: TCP and Unix echo; ``web``: aiohttp).
+  and UDP echo; ``transports``: TCP and Unix echo; ``subprocesses``: spawning
+  children and piping through them; ``web``: aiohttp).
 - ``child``: runs one benchmark on one loop in a fresh interpreter.
 - ``runner``: schedules the children, interleaving loops, and collects samples.
 - ``stats``: medians, spreads and pyloop's ratios.
