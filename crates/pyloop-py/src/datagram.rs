@@ -590,16 +590,9 @@ impl DatagramTransport {
         })
     }
 
-    /// Starts reading, unless the transport was closed or paused before
-    /// (scheduled right after `connection_made`).
+    /// Starts reading, unless the transport was closed or paused before.
     fn _start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let start = slf
-            .get()
-            .with_core(slf.py(), |c| !c.closing && !c.paused && !c.reading)?;
-        if start {
-            core::watch(slf, true)?;
-        }
-        Ok(())
+        core::start_reading(slf)
     }
 
     /// The reader callback (what a reader handle shows in reprs).
@@ -704,28 +697,11 @@ impl DatagramTransport {
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let lose_now = this.with(py, |s| {
-            if s.core.closing {
-                return None;
-            }
-            s.core.closing = true;
+        core::close_after_flush(slf, |s| {
             let empty = s.buffer.is_empty();
-            if empty {
-                s.conn_lost += 1;
-            }
-            Some(empty)
-        })?;
-        let Some(lose_now) = lose_now else {
-            return Ok(());
-        };
-        this.unwatch(py, true)?;
-        if lose_now {
-            this.unwatch(py, false)?;
-            core::schedule_connection_lost(slf, None)?;
-        }
-        Ok(())
+            s.conn_lost += u32::from(empty);
+            empty
+        })
     }
 
     fn abort(slf: &Bound<'_, Self>) -> PyResult<()> {

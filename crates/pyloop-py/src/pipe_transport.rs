@@ -8,7 +8,6 @@
 //! buffer is flushed first). The checks of the pipe's file type and the
 //! non-blocking switch are in `python/pyloop/_pipes.py`.
 
-use std::io;
 use std::os::fd::RawFd;
 
 use pyo3::exceptions::{PyAssertionError, PyBrokenPipeError, PyOSError};
@@ -26,7 +25,7 @@ use crate::sys_io;
 use crate::transport_core::{self as core, os_error, Core, Native};
 use crate::transport_flow::{self as flow, Buffered};
 use crate::transport_repr::pipe_repr;
-use crate::write_side::{FlowControl, WriteBuffer, CONNLOST_WRITES_WARN};
+use crate::write_side::{FlowControl, Sent, WriteBuffer, CONNLOST_WRITES_WARN};
 
 /// asyncio's `max_size` for one read.
 const MAX_READ: usize = 256 * 1024;
@@ -393,31 +392,18 @@ impl WritePipeTransport {
     fn write_bytes(slf: &Bound<'_, Self>, data: &[u8]) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        enum Next {
-            Done,
-            Watch,
-            Failed(io::Error),
-        }
         let next = this.with(py, |s| {
-            if !s.buffer.is_empty() {
-                s.buffer.push(data);
-                return Next::Done;
-            }
-            match sys_io::write(this.fd, data) {
-                Ok(Some(n)) if n == data.len() => return Next::Done,
-                Ok(Some(n)) => s.buffer.push(&data[n..]),
-                Ok(None) => s.buffer.push(data),
-                Err(err) => {
-                    s.conn_lost += 1;
-                    return Next::Failed(err);
-                }
-            }
-            Next::Watch
+            let next = s
+                .buffer
+                .send_or_queue(data, |data| sys_io::write(this.fd, data));
+            // asyncio counts a failed write as a lost connection here.
+            s.conn_lost += u32::from(matches!(next, Sent::Failed(_)));
+            next
         })?;
         match next {
-            Next::Done => {}
-            Next::Watch => core::watch(slf, false)?,
-            Next::Failed(err) => {
+            Sent::Done => {}
+            Sent::Watch => core::watch(slf, false)?,
+            Sent::Failed(err) => {
                 return Self::fatal_error(
                     slf,
                     os_error(py, err),
@@ -536,9 +522,7 @@ impl WritePipeTransport {
 
     /// asyncio's: the pieces joined, then one `write`.
     fn writelines(slf: &Bound<'_, Self>, list_of_data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let joined = PyBytes::new(py, b"").call_method1(intern!(py, "join"), (list_of_data,))?;
-        Self::write(slf, &joined)
+        Self::write(slf, &core::join_bytes(list_of_data)?)
     }
 
     fn can_write_eof(&self) -> bool {

@@ -13,7 +13,6 @@
 //! reader registration, the waiter) is once-per-connection orchestration in
 //! `python/pyloop/_transports.py`.
 
-use std::io;
 use std::os::fd::RawFd;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
@@ -31,7 +30,7 @@ use crate::sys_io;
 use crate::transport_core::{self as core, exc_object, os_error, Core, Native};
 use crate::transport_flow::{self as flow, Buffered};
 use crate::transport_repr::socket_repr;
-use crate::write_side::{escapes, FlowControl, WriteBuffer, CONNLOST_WRITES_WARN};
+use crate::write_side::{escapes, FlowControl, Sent, WriteBuffer, CONNLOST_WRITES_WARN};
 
 /// asyncio's `max_size`: the most one read asks the kernel for.
 const MAX_READ: usize = 256 * 1024;
@@ -137,10 +136,9 @@ impl SocketTransport {
         };
         match protocol.call_method1(intern!(py, "data_received"), (data,)) {
             Ok(_) => Ok(()),
-            Err(err) if escapes(&err, py) => Err(err),
-            Err(err) => Self::fatal_error(
+            Err(err) => Self::protocol_failed(
                 slf,
-                exc_object(py, err),
+                err,
                 "Fatal error: protocol.data_received() call failed.",
             ),
         }
@@ -167,11 +165,10 @@ impl SocketTransport {
             });
         let mut view = match view {
             Ok(view) => view,
-            Err(err) if escapes(&err, py) => return Err(err),
             Err(err) => {
-                return Self::fatal_error(
+                return Self::protocol_failed(
                     slf,
-                    exc_object(py, err),
+                    err,
                     "Fatal error: protocol.get_buffer() call failed.",
                 )
             }
@@ -196,10 +193,9 @@ impl SocketTransport {
         };
         match protocol.call_method1(intern!(py, "buffer_updated"), (nbytes,)) {
             Ok(_) => Ok(()),
-            Err(err) if escapes(&err, py) => Err(err),
-            Err(err) => Self::fatal_error(
+            Err(err) => Self::protocol_failed(
                 slf,
-                exc_object(py, err),
+                err,
                 "Fatal error: protocol.buffer_updated() call failed.",
             ),
         }
@@ -219,11 +215,10 @@ impl SocketTransport {
             .and_then(|r| r.is_truthy())
         {
             Ok(keep_open) => keep_open,
-            Err(err) if escapes(&err, py) => return Err(err),
             Err(err) => {
-                return Self::fatal_error(
+                return Self::protocol_failed(
                     slf,
-                    exc_object(py, err),
+                    err,
                     "Fatal error: protocol.eof_received() call failed.",
                 )
             }
@@ -297,6 +292,16 @@ impl SocketTransport {
         Self::force_close(slf, Some(exc))
     }
 
+    /// asyncio's guard around a protocol call: KeyboardInterrupt and
+    /// SystemExit escape, anything else is a fatal error.
+    fn protocol_failed(slf: &Bound<'_, Self>, err: PyErr, message: &str) -> PyResult<()> {
+        let py = slf.py();
+        if escapes(&err, py) {
+            return Err(err);
+        }
+        Self::fatal_error(slf, exc_object(py, err), message)
+    }
+
     /// Closes without flushing: the buffer is dropped and connection_lost
     /// is scheduled with `exc`.
     fn force_close(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
@@ -366,28 +371,14 @@ impl SocketTransport {
     fn write_bytes(slf: &Bound<'_, Self>, data: &[u8]) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        enum Next {
-            Done,
-            Watch,
-            Failed(io::Error),
-        }
         let next = this.with(py, |s| {
-            if !s.buffer.is_empty() {
-                s.buffer.push(data);
-                return Next::Done;
-            }
-            match sys_io::send(this.fd, data) {
-                Ok(Some(n)) if n == data.len() => return Next::Done,
-                Ok(Some(n)) => s.buffer.push(&data[n..]),
-                Ok(None) => s.buffer.push(data),
-                Err(err) => return Next::Failed(err),
-            }
-            Next::Watch
+            s.buffer
+                .send_or_queue(data, |data| sys_io::send(this.fd, data))
         })?;
         match next {
-            Next::Done => {}
-            Next::Watch => core::watch(slf, false)?,
-            Next::Failed(err) => {
+            Sent::Done => {}
+            Sent::Watch => core::watch(slf, false)?,
+            Sent::Failed(err) => {
                 return Self::fatal_error(
                     slf,
                     os_error(py, err),
@@ -428,16 +419,9 @@ impl SocketTransport {
         })
     }
 
-    /// Starts reading, unless the transport was closed or paused before
-    /// (scheduled right after `connection_made`).
+    /// Starts reading, unless the transport was closed or paused before.
     fn _start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let start = slf
-            .get()
-            .with_core(slf.py(), |c| !c.closing && !c.paused && !c.reading)?;
-        if start {
-            core::watch(slf, true)?;
-        }
-        Ok(())
+        core::start_reading(slf)
     }
 
     /// The reader callback (what a reader handle shows in reprs).
@@ -510,9 +494,7 @@ impl SocketTransport {
 
     /// asyncio's: the pieces joined, then one `write`.
     fn writelines(slf: &Bound<'_, Self>, list_of_data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let joined = PyBytes::new(py, b"").call_method1(intern!(py, "join"), (list_of_data,))?;
-        Self::write(slf, &joined)
+        Self::write(slf, &core::join_bytes(list_of_data)?)
     }
 
     fn write_eof(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -535,28 +517,11 @@ impl SocketTransport {
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let lose_now = this.with(py, |s| {
-            if s.core.closing {
-                return None;
-            }
-            s.core.closing = true;
+        core::close_after_flush(slf, |s| {
             let empty = s.buffer.is_empty();
-            if empty {
-                s.conn_lost += 1;
-            }
-            Some(empty)
-        })?;
-        let Some(lose_now) = lose_now else {
-            return Ok(());
-        };
-        this.unwatch(py, true)?;
-        if lose_now {
-            this.unwatch(py, false)?;
-            core::schedule_connection_lost(slf, None)?;
-        }
-        Ok(())
+            s.conn_lost += u32::from(empty);
+            empty
+        })
     }
 
     fn abort(slf: &Bound<'_, Self>) -> PyResult<()> {

@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pyclass::boolean_struct::True;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::gil_cell::GilCell;
@@ -169,6 +169,19 @@ pub(crate) fn watch<T: Native>(slf: &Bound<'_, T>, read: bool) -> PyResult<()> {
     this.with_core(slf.py(), |c| *c.registered(read) = true)
 }
 
+/// `_start_reading` of the socket transports: registers the reader unless
+/// the transport was closed or paused before (it is scheduled right after
+/// `connection_made`).
+pub(crate) fn start_reading<T: Native>(slf: &Bound<'_, T>) -> PyResult<()> {
+    let start = slf
+        .get()
+        .with_core(slf.py(), |c| !c.closing && !c.paused && !c.reading)?;
+    if start {
+        watch(slf, true)?;
+    }
+    Ok(())
+}
+
 /// Schedules `slf._call_connection_lost(exc)` (None when there is no exc).
 pub(crate) fn schedule_connection_lost<T: Native>(
     slf: &Bound<'_, T>,
@@ -271,4 +284,38 @@ pub(crate) fn os_error(py: Python<'_>, err: io::Error) -> Bound<'_, PyAny> {
 /// A caught exception as the object handed to `_fatal_error`.
 pub(crate) fn exc_object(py: Python<'_>, err: PyErr) -> Bound<'_, PyAny> {
     err.into_value(py).into_bound(py).into_any()
+}
+
+/// asyncio's selector `close()`: stop reading and, when `drained` finds
+/// nothing left to send, schedule connection_lost (else the last send
+/// will). `drained` runs inside the state cell.
+pub(crate) fn close_after_flush<T: Native>(
+    slf: &Bound<'_, T>,
+    drained: impl FnOnce(&mut T::State) -> bool,
+) -> PyResult<()> {
+    let py = slf.py();
+    let this = slf.get();
+    let lose_now = this.cell().with(py, |s| {
+        let core = T::core(s);
+        if core.closing {
+            return None;
+        }
+        core.closing = true;
+        Some(drained(s))
+    })?;
+    let Some(lose_now) = lose_now else {
+        return Ok(());
+    };
+    this.unwatch(py, true)?;
+    if lose_now {
+        this.unwatch(py, false)?;
+        schedule_connection_lost(slf, None)?;
+    }
+    Ok(())
+}
+
+/// `writelines`' argument joined into one bytes object, as asyncio does.
+pub(crate) fn join_bytes<'py>(list_of_data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = list_of_data.py();
+    PyBytes::new(py, b"").call_method1(intern!(py, "join"), (list_of_data,))
 }
