@@ -40,11 +40,14 @@ use crate::byte_view::ByteView;
 use crate::errors::io_to_py;
 use crate::gil_cell::GilCell;
 use crate::imports::asyncio_logger;
-use crate::io_ready::{self, IoReady};
+use crate::io_ready::IoReady;
 use crate::loop_::Loop;
 use crate::sockaddr::{self, SockAddr};
 use crate::sys_io;
-use crate::write_side::{call_flow_method, escapes, FlowControl, CONNLOST_WRITES_WARN};
+use crate::transport_core::{self as core, exc_object, Core, Native};
+use crate::transport_flow::{self as flow, Buffered};
+use crate::transport_repr::socket_repr;
+use crate::write_side::{escapes, FlowControl, CONNLOST_WRITES_WARN};
 
 /// asyncio's `max_size`: the most one receive asks the kernel for.
 const MAX_READ: usize = 256 * 1024;
@@ -141,24 +144,16 @@ fn audit_sendto(sock: &Bound<'_, PyAny>, addr: &Bound<'_, PyAny>) -> PyResult<()
     }
 }
 
-struct State {
-    /// The Python socket object; None once connection_lost has run.
-    sock: Option<Py<PyAny>>,
-    protocol: Option<Py<PyAny>>,
+pub(crate) struct State {
+    /// The socket object, the protocol, extra, the registrations.
+    core: Core,
     protocol_connected: bool,
-    extra: Option<Py<PyDict>>,
     /// The `remote_addr` the endpoint was made for (None when not given or
     /// falsy, as asyncio's `if self._address` reads it).
     address: Option<Py<PyAny>>,
     buffer: VecDeque<Queued>,
     /// What `get_write_buffer_size` reports.
     buffer_size: usize,
-    closing: bool,
-    /// `pause_reading` is in force.
-    paused: bool,
-    /// A reader / writer is registered with the loop.
-    reading: bool,
-    writing: bool,
     /// Non-zero once the endpoint is being torn down; counts the sends made
     /// after that.
     conn_lost: u32,
@@ -185,45 +180,34 @@ pub struct DatagramTransport {
     state: GilCell<State>,
 }
 
+impl Native for DatagramTransport {
+    type State = State;
+    fn loop_(&self) -> &Py<Loop> {
+        &self.loop_
+    }
+    fn fd(&self) -> RawFd {
+        self.fd
+    }
+    fn cell(&self) -> &GilCell<State> {
+        &self.state
+    }
+    fn core(state: &mut State) -> &mut Core {
+        &mut state.core
+    }
+    fn core_ref(state: &State) -> &Core {
+        &state.core
+    }
+}
+
+impl Buffered for DatagramTransport {
+    fn flow(state: &mut State) -> (&mut FlowControl, usize) {
+        (&mut state.flow, state.buffer_size)
+    }
+}
+
 impl DatagramTransport {
     fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut State) -> R) -> PyResult<R> {
         self.state.with(py, f)
-    }
-
-    fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)))
-            .map(|p| p.map(|p| p.into_bound(py)))
-    }
-
-    fn sock<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.with(py, |s| s.sock.as_ref().map(|p| p.clone_ref(py)))
-            .map(|p| p.map(|p| p.into_bound(py)))
-    }
-
-    /// Registers the transport's reader (read=True) or writer with the loop.
-    fn watch(slf: &Bound<'_, Self>, read: bool) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        io_ready::watch(this.loop_.bind(py), this.fd, read, slf.as_any())?;
-        this.with(py, |s| {
-            if read {
-                s.reading = true;
-            } else {
-                s.writing = true;
-            }
-        })
-    }
-
-    /// Drops the reader or writer registration, if there is one.
-    fn unwatch(&self, py: Python<'_>, read: bool) -> PyResult<()> {
-        let was = self.with(py, |s| {
-            let flag = if read { &mut s.reading } else { &mut s.writing };
-            std::mem::replace(flag, false)
-        })?;
-        if was {
-            Loop::_remove_io(self.loop_.bind(py), self.fd, read)?;
-        }
-        Ok(())
     }
 
     /// `protocol.error_received(exc)`; what it raises is the caller's (as
@@ -244,11 +228,7 @@ impl DatagramTransport {
         match failure {
             Failure::WouldBlock => Ok(()),
             Failure::Os(err) => slf.get().error_received(py, err),
-            Failure::Fatal(err) => Self::fatal_error(
-                slf,
-                err.into_value(py).into_bound(py).into_any(),
-                fatal_message,
-            ),
+            Failure::Fatal(err) => Self::fatal_error(slf, exc_object(py, err), fatal_message),
         }
     }
 
@@ -257,7 +237,10 @@ impl DatagramTransport {
         let py = slf.py();
         let this = slf.get();
         let (lost, sock) = this.with(py, |s| {
-            (s.conn_lost > 0, s.sock.as_ref().map(|p| p.clone_ref(py)))
+            (
+                s.conn_lost > 0,
+                s.core.resource.as_ref().map(|p| p.clone_ref(py)),
+            )
         })?;
         let Some(sock) = sock.filter(|_| !lost) else {
             return Ok(());
@@ -405,7 +388,7 @@ impl DatagramTransport {
     fn write_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let Some(sock) = this.sock(py)? else {
+        let Some(sock) = this.resource(py)?.map(|s| s.into_bound(py)) else {
             return Ok(());
         };
         let header = this.header;
@@ -438,8 +421,8 @@ impl DatagramTransport {
                 }
             }
         }
-        Self::maybe_resume_protocol(slf)?;
-        let (empty, closing) = this.with(py, |s| (s.buffer.is_empty(), s.closing))?;
+        flow::maybe_resume_protocol(slf)?;
+        let (empty, closing) = this.with(py, |s| (s.buffer.is_empty(), s.core.closing))?;
         if empty {
             this.unwatch(py, false)?;
             if closing {
@@ -453,22 +436,7 @@ impl DatagramTransport {
     /// anything else goes to the exception handler. Either way the
     /// transport closes at once.
     fn fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let loop_ = this.loop_.bind(py);
-        if exc.is_instance_of::<PyOSError>() {
-            if loop_.get().debug_enabled() {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("exc_info", &exc)?;
-                asyncio_logger(py)?.call_method(
-                    "debug",
-                    ("%r: %s", slf, message),
-                    Some(&kwargs),
-                )?;
-            }
-        } else {
-            io_ready::report_error(loop_, message, &exc, slf.as_any(), this.protocol(py)?)?;
-        }
+        core::report_fatal(slf, &exc, message, exc.is_instance_of::<PyOSError>())?;
         Self::force_close(slf, Some(exc))
     }
 
@@ -484,7 +452,7 @@ impl DatagramTransport {
             s.conn_lost += 1;
             s.buffer_size = 0;
             let dropped = std::mem::take(&mut s.buffer);
-            Some((dropped, std::mem::replace(&mut s.closing, true)))
+            Some((dropped, std::mem::replace(&mut s.core.closing, true)))
         })?;
         let Some((dropped, was_closing)) = taken else {
             return Ok(());
@@ -494,12 +462,7 @@ impl DatagramTransport {
         if !was_closing {
             this.unwatch(py, true)?;
         }
-        let lost = slf.getattr(intern!(py, "_call_connection_lost"))?;
-        io_ready::call_soon(
-            this.loop_.bind(py),
-            lost,
-            Some(exc.unwrap_or_else(|| py.None().into_bound(py))),
-        )
+        core::schedule_connection_lost(slf, exc)
     }
 
     /// Tells the protocol the endpoint is gone, then releases the socket and
@@ -510,31 +473,23 @@ impl DatagramTransport {
         let (connected, protocol) = this.with(py, |s| {
             (
                 s.protocol_connected,
-                s.protocol.as_ref().map(|p| p.clone_ref(py)),
+                s.core.protocol.as_ref().map(|p| p.clone_ref(py)),
             )
         })?;
-        let outcome = match protocol {
-            Some(protocol) if connected => protocol
-                .bind(py)
-                .call_method1(intern!(py, "connection_lost"), (exc,))
-                .map(drop),
-            _ => Ok(()),
-        };
+        let outcome = core::tell_connection_lost(py, protocol.filter(|_| connected), exc);
         // No registration may outlive the fd: the number can be reused.
         let unwatched = this.unwatch(py, true).and(this.unwatch(py, false));
         let (sock, protocol, buffer, last_peer) = this.with(py, |s| {
             s.buffer_size = 0;
             (
-                s.sock.take(),
-                s.protocol.take(),
+                s.core.resource.take(),
+                s.core.protocol.take(),
                 std::mem::take(&mut s.buffer),
                 s.last_peer.take(),
             )
         })?;
         drop((protocol, buffer, last_peer));
-        let closed = sock.map_or(Ok(()), |sock| {
-            sock.bind(py).call_method0(intern!(py, "close")).map(drop)
-        });
+        let closed = core::close_resource(py, sock);
         outcome.and(unwatched).and(closed)
     }
 
@@ -579,46 +534,12 @@ impl DatagramTransport {
             Ok(()) => Ok(true),
             Err(Failure::WouldBlock) => {
                 if this.with(py, |s| s.conn_lost == 0)? {
-                    Self::watch(slf, false)?;
+                    core::watch(slf, false)?;
                 }
                 Ok(false)
             }
             Err(failure) => Self::failed(slf, failure, FATAL_WRITE).map(|()| true),
         }
-    }
-
-    /// Calls `pause_writing` or `resume_writing`, reporting its failure.
-    fn flow_call(slf: &Bound<'_, Self>, method: &str) -> PyResult<()> {
-        let py = slf.py();
-        let Some(protocol) = slf.get().protocol(py)? else {
-            return Ok(());
-        };
-        call_flow_method(
-            slf.get().loop_.bind(py).as_any(),
-            slf.as_any(),
-            &protocol,
-            method,
-        )
-    }
-
-    fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let pause = slf
-            .get()
-            .with(slf.py(), |s| s.flow.should_pause(s.buffer_size))?;
-        if pause {
-            Self::flow_call(slf, "pause_writing")?;
-        }
-        Ok(())
-    }
-
-    fn maybe_resume_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let resume = slf
-            .get()
-            .with(slf.py(), |s| s.flow.should_resume(s.buffer_size))?;
-        if resume {
-            Self::flow_call(slf, "resume_writing")?;
-        }
-        Ok(())
     }
 }
 
@@ -657,17 +578,11 @@ impl DatagramTransport {
             sends_empty: from_313,
             header: if from_313 { HEADER_SIZE_313 } else { 0 },
             state: GilCell::new(State {
-                sock: Some(sock.unbind()),
-                protocol: Some(protocol.unbind()),
+                core: Core::new(sock, protocol, extra),
                 protocol_connected: true,
-                extra: extra.map(Bound::unbind),
                 address,
                 buffer: VecDeque::new(),
                 buffer_size: 0,
-                closing: false,
-                paused: false,
-                reading: false,
-                writing: false,
                 conn_lost: 0,
                 flow: FlowControl::default(),
                 last_peer: None,
@@ -675,16 +590,9 @@ impl DatagramTransport {
         })
     }
 
-    /// Starts reading, unless the transport was closed or paused before
-    /// (scheduled right after `connection_made`).
+    /// Starts reading, unless the transport was closed or paused before.
     fn _start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let start = slf
-            .get()
-            .with(slf.py(), |s| !s.closing && !s.paused && !s.reading)?;
-        if start {
-            Self::watch(slf, true)?;
-        }
-        Ok(())
+        core::start_reading(slf)
     }
 
     /// The reader callback (what a reader handle shows in reprs).
@@ -752,7 +660,7 @@ impl DatagramTransport {
         let (lost, sock, queued) = this.with(py, |s| {
             (
                 s.conn_lost,
-                s.sock.as_ref().map(|p| p.clone_ref(py)),
+                s.core.resource.as_ref().map(|p| p.clone_ref(py)),
                 !s.buffer.is_empty(),
             )
         })?;
@@ -785,33 +693,15 @@ impl DatagramTransport {
             s.buffer_size += bytes.len() + header;
             s.buffer.push_back(Queued { data: bytes, dest });
         })?;
-        Self::maybe_pause_protocol(slf)
+        flow::maybe_pause_protocol(slf)
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let lose_now = this.with(py, |s| {
-            if s.closing {
-                return None;
-            }
-            s.closing = true;
+        core::close_after_flush(slf, |s| {
             let empty = s.buffer.is_empty();
-            if empty {
-                s.conn_lost += 1;
-            }
-            Some(empty)
-        })?;
-        let Some(lose_now) = lose_now else {
-            return Ok(());
-        };
-        this.unwatch(py, true)?;
-        if lose_now {
-            this.unwatch(py, false)?;
-            let lost = slf.getattr(intern!(py, "_call_connection_lost"))?;
-            io_ready::call_soon(this.loop_.bind(py), lost, Some(py.None().into_bound(py)))?;
-        }
-        Ok(())
+            s.conn_lost += u32::from(empty);
+            empty
+        })
     }
 
     fn abort(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -819,7 +709,7 @@ impl DatagramTransport {
     }
 
     fn is_closing(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| s.closing)
+        Native::is_closing(self, py)
     }
 
     #[pyo3(signature = (name, default=None))]
@@ -829,14 +719,7 @@ impl DatagramTransport {
         name: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let default = default.unwrap_or_else(|| py.None());
-        let Some(extra) = self.with(py, |s| s.extra.as_ref().map(|e| e.clone_ref(py)))? else {
-            return Ok(default);
-        };
-        Ok(match extra.bind(py).get_item(name)? {
-            Some(value) => value.unbind(),
-            None => default,
-        })
+        Native::get_extra_info(self, py, name, default)
     }
 
     #[pyo3(signature = (high=None, low=None))]
@@ -845,13 +728,11 @@ impl DatagramTransport {
         high: Option<i64>,
         low: Option<i64>,
     ) -> PyResult<()> {
-        slf.get()
-            .with(slf.py(), |s| s.flow.set_limits(high, low))??;
-        Self::maybe_pause_protocol(slf)
+        flow::set_write_buffer_limits(slf, high, low)
     }
 
     fn get_write_buffer_limits(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
-        self.with(py, |s| s.flow.limits())
+        flow::get_write_buffer_limits(self, py)
     }
 
     fn get_write_buffer_size(&self, py: Python<'_>) -> PyResult<usize> {
@@ -859,55 +740,28 @@ impl DatagramTransport {
     }
 
     fn pause_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let pause = this.with(py, |s| {
-            let pause = !s.closing && !s.paused;
-            s.paused |= pause;
-            pause
-        })?;
-        if pause {
-            this.unwatch(py, true)?;
-            if this.loop_.get().debug_enabled() {
-                asyncio_logger(py)?.call_method1("debug", ("%r pauses reading", slf))?;
-            }
-        }
-        Ok(())
+        core::pause_reading(slf, true)
     }
 
     fn resume_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let resume = this.with(py, |s| {
-            let resume = !s.closing && s.paused;
-            s.paused &= !resume;
-            resume
-        })?;
-        if resume {
-            Self::watch(slf, true)?;
-            if this.loop_.get().debug_enabled() {
-                asyncio_logger(py)?.call_method1("debug", ("%r resumes reading", slf))?;
-            }
+        if core::unpause(slf)? {
+            core::watch(slf, true)?;
+            core::debug_log(slf, "%r resumes reading")?;
         }
         Ok(())
     }
 
     fn is_reading(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| !s.closing && !s.paused)
+        Native::is_reading(self, py)
     }
 
     fn get_protocol(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)))
+        Native::get_protocol(self, py)
     }
 
     fn set_protocol(&self, protocol: Bound<'_, PyAny>) -> PyResult<()> {
-        let py = protocol.py();
-        let old = self.with(py, |s| {
-            s.protocol_connected = true;
-            s.protocol.replace(protocol.unbind())
-        })?;
-        drop(old);
-        Ok(())
+        self.with(protocol.py(), |s| s.protocol_connected = true)?;
+        self.replace_protocol(protocol)
     }
 
     #[getter]
@@ -922,7 +776,7 @@ impl DatagramTransport {
 
     #[getter]
     fn _sock(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.sock.as_ref().map(|p| p.clone_ref(py)))
+        self.resource(py)
     }
 
     /// The remote address the endpoint was made for (None if none).
@@ -932,41 +786,28 @@ impl DatagramTransport {
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let py = slf.py();
         let this = slf.get();
-        let class = slf.get_type().name()?;
-        let (closed, closing, reading, writing, size) = this.with(py, |s| {
+        let (closed, closing, reading, writing, size) = this.with(slf.py(), |s| {
+            let c = &s.core;
             (
-                s.sock.is_none(),
-                s.closing,
-                s.reading,
-                s.writing,
+                c.resource.is_none(),
+                c.closing,
+                c.reading,
+                c.writing,
                 s.buffer_size,
             )
         })?;
-        let mut info = vec![class.to_string()];
-        if closed {
-            info.push("closed".into());
-        } else if closing {
-            info.push("closing".into());
-        }
-        info.push(format!("fd={}", this.fd));
-        if !closed && !this.loop_.get().is_closed() {
-            let polling = |on: bool| if on { "polling" } else { "idle" };
-            info.push(format!("read={}", polling(reading)));
-            info.push(format!("write=<{}, bufsize={size}>", polling(writing)));
-        }
-        Ok(format!("<{}>", info.join(" ")))
+        let open = !closed && !this.loop_.get().is_closed();
+        let class = slf.get_type().name()?.to_string();
+        let registrations = open.then_some((reading, writing, size));
+        Ok(socket_repr(&class, closed, closing, this.fd, registrations))
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.loop_)?;
+        self.traverse_core(&visit)?;
         if let Some(s) = self.state.peek() {
-            for obj in [&s.sock, &s.protocol, &s.address].into_iter().flatten() {
-                visit.call(obj)?;
-            }
-            if let Some(extra) = &s.extra {
-                visit.call(extra)?;
+            if let Some(address) = &s.address {
+                visit.call(address)?;
             }
             if let Some(last) = &s.last_peer {
                 visit.call(&last.shown)?;
@@ -986,10 +827,8 @@ impl DatagramTransport {
         Python::with_gil(|py| {
             let taken = self.with(py, |s| {
                 (
-                    s.sock.take(),
-                    s.protocol.take(),
+                    s.core.take(),
                     s.address.take(),
-                    s.extra.take(),
                     s.last_peer.take(),
                     std::mem::take(&mut s.buffer),
                 )

@@ -22,6 +22,9 @@ mod sys_io;
 mod task;
 mod task_registry;
 mod transport;
+mod transport_core;
+mod transport_flow;
+mod transport_repr;
 mod write_side;
 
 use pyo3::prelude::*;

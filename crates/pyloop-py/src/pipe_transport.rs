@@ -8,7 +8,6 @@
 //! buffer is flushed first). The checks of the pipe's file type and the
 //! non-blocking switch are in `python/pyloop/_pipes.py`.
 
-use std::io;
 use std::os::fd::RawFd;
 
 use pyo3::exceptions::{PyAssertionError, PyBrokenPipeError, PyOSError};
@@ -23,119 +22,54 @@ use crate::imports::asyncio_logger;
 use crate::io_ready::{self, IoReady};
 use crate::loop_::Loop;
 use crate::sys_io;
-use crate::write_side::{call_flow_method, FlowControl, WriteBuffer, CONNLOST_WRITES_WARN};
+use crate::transport_core::{self as core, os_error, Core, Native};
+use crate::transport_flow::{self as flow, Buffered};
+use crate::transport_repr::pipe_repr;
+use crate::write_side::{FlowControl, Sent, WriteBuffer, CONNLOST_WRITES_WARN};
 
 /// asyncio's `max_size` for one read.
 const MAX_READ: usize = 256 * 1024;
 
-/// The objects a pipe transport holds until `connection_lost` has run.
-struct Held {
-    pipe: Option<Py<PyAny>>,
-    protocol: Option<Py<PyAny>>,
-    extra: Option<Py<PyDict>>,
-}
-
-impl Held {
-    fn new(
-        pipe: Bound<'_, PyAny>,
-        protocol: Bound<'_, PyAny>,
-        extra: Option<Bound<'_, PyDict>>,
-    ) -> Self {
-        Self {
-            pipe: Some(pipe.unbind()),
-            protocol: Some(protocol.unbind()),
-            extra: extra.map(Bound::unbind),
-        }
-    }
-
-    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-        for obj in [&self.pipe, &self.protocol].into_iter().flatten() {
-            visit.call(obj)?;
-        }
-        if let Some(extra) = &self.extra {
-            visit.call(extra)?;
-        }
-        Ok(())
-    }
-
-    fn extra_info(
-        &self,
-        py: Python<'_>,
-        name: &Bound<'_, PyAny>,
-        default: Option<Py<PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let default = default.unwrap_or_else(|| py.None());
-        let Some(extra) = &self.extra else {
-            return Ok(default);
-        };
-        Ok(extra
-            .bind(py)
-            .get_item(name)?
-            .map_or(default, Bound::unbind))
-    }
-}
-
 /// Calls `protocol.connection_lost(exc)`, then closes the pipe and lets go
 /// of both (even when the protocol raised), as asyncio's pipes do.
-fn lose_connection(
+fn lose_connection<T: Native>(
+    this: &T,
     py: Python<'_>,
-    held: (Option<Py<PyAny>>, Option<Py<PyAny>>),
     exc: Option<Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let (pipe, protocol) = held;
-    let outcome = protocol.map_or(Ok(()), |protocol| {
-        protocol
-            .bind(py)
-            .call_method1(intern!(py, "connection_lost"), (exc,))
-            .map(drop)
-    });
-    let closed = pipe.map_or(Ok(()), |pipe| {
-        pipe.bind(py).call_method0(intern!(py, "close")).map(drop)
-    });
-    outcome.and(closed)
+    let (pipe, protocol) = this.with_core(py, |c| (c.resource.take(), c.protocol.take()))?;
+    let outcome = core::tell_connection_lost(py, protocol, exc.filter(|e| !e.is_none()));
+    outcome.and(core::close_resource(py, pipe))
 }
 
-fn os_error<'py>(py: Python<'py>, err: io::Error) -> Bound<'py, PyAny> {
-    PyErr::from(err).into_value(py).into_bound(py).into_any()
-}
-
-/// asyncio's pipe repr; `polling` is None once the loop is closed.
-fn repr_of(
-    class: &str,
-    closed: bool,
-    closing: bool,
-    fd: RawFd,
-    polling: Option<bool>,
-    bufsize: Option<usize>,
-) -> String {
-    let mut info = vec![class.to_string()];
-    if closed {
-        info.push("closed".into());
-    } else if closing {
-        info.push("closing".into());
-    }
-    info.push(format!("fd={fd}"));
-    match (closed, polling) {
-        (true, _) => info.push("closed".into()),
-        (false, None) => info.push("open".into()),
-        (false, Some(polling)) => {
-            info.push(if polling { "polling" } else { "idle" }.into());
-            if let Some(size) = bufsize {
-                info.push(format!("bufsize={size}"));
+/// Ties a pipe transport's state to the shared `Core`.
+macro_rules! native_pipe {
+    ($class:ty, $state:ty) => {
+        impl Native for $class {
+            type State = $state;
+            fn loop_(&self) -> &Py<Loop> {
+                &self.loop_
+            }
+            fn fd(&self) -> RawFd {
+                self.fd
+            }
+            fn cell(&self) -> &GilCell<$state> {
+                &self.state
+            }
+            fn core(state: &mut $state) -> &mut Core {
+                &mut state.core
+            }
+            fn core_ref(state: &$state) -> &Core {
+                &state.core
             }
         }
-    }
-    format!("<{}>", info.join(" "))
+    };
 }
 
 // ---------------------------------------------------------------- reading
 
-struct ReadState {
-    held: Held,
-    closing: bool,
-    paused: bool,
-    /// The reader is registered with the loop.
-    reading: bool,
+pub(crate) struct ReadState {
+    core: Core,
 }
 
 /// Subclassed in Python only to add `__del__` (`_pipes.py`).
@@ -146,23 +80,9 @@ pub struct ReadPipeTransport {
     state: GilCell<ReadState>,
 }
 
+native_pipe!(ReadPipeTransport, ReadState);
+
 impl ReadPipeTransport {
-    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut ReadState) -> R) -> PyResult<R> {
-        self.state.with(py, f)
-    }
-
-    fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.with(py, |s| s.held.protocol.as_ref().map(|p| p.clone_ref(py)))
-            .map(|p| p.map(|p| p.into_bound(py)))
-    }
-
-    fn unwatch(&self, py: Python<'_>) -> PyResult<()> {
-        if self.with(py, |s| std::mem::replace(&mut s.reading, false))? {
-            Loop::_remove_io(self.loop_.bind(py), self.fd, true)?;
-        }
-        Ok(())
-    }
-
     fn read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
@@ -183,8 +103,8 @@ impl ReadPipeTransport {
                 if loop_.get().debug_enabled() {
                     asyncio_logger(py)?.call_method1("info", ("%r was closed by peer", slf))?;
                 }
-                this.with(py, |s| s.closing = true)?;
-                this.unwatch(py)?;
+                this.with_core(py, |c| c.closing = true)?;
+                this.unwatch(py, true)?;
                 if let Some(protocol) = this.protocol(py)? {
                     io_ready::call_soon(
                         loop_,
@@ -192,8 +112,7 @@ impl ReadPipeTransport {
                         None,
                     )?;
                 }
-                let lost = slf.getattr(intern!(py, "_call_connection_lost"))?;
-                io_ready::call_soon(loop_, lost, Some(py.None().into_bound(py)))
+                core::schedule_connection_lost(slf, None)
             }
             // Unguarded, as in asyncio: an error in data_received is a
             // failed callback of the loop, and the pipe stays open.
@@ -206,39 +125,23 @@ impl ReadPipeTransport {
         }
     }
 
+    /// EIO is how a pseudo-terminal's end shows: only logged in debug mode.
     fn fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let loop_ = this.loop_.bind(py);
         let eio = exc.is_instance_of::<PyOSError>()
-            && exc.getattr(intern!(py, "errno"))?.extract::<i32>().ok() == Some(libc::EIO);
-        if eio {
-            if loop_.get().debug_enabled() {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("exc_info", &exc)?;
-                asyncio_logger(py)?.call_method(
-                    "debug",
-                    ("%r: %s", slf, message),
-                    Some(&kwargs),
-                )?;
-            }
-        } else {
-            io_ready::report_error(loop_, message, &exc, slf.as_any(), this.protocol(py)?)?;
-        }
+            && exc
+                .getattr(intern!(slf.py(), "errno"))?
+                .extract::<i32>()
+                .ok()
+                == Some(libc::EIO);
+        core::report_fatal(slf, &exc, message, eio)?;
         Self::close_with(slf, Some(exc))
     }
 
     fn close_with(slf: &Bound<'_, Self>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        let py = slf.py();
         let this = slf.get();
-        this.with(py, |s| s.closing = true)?;
-        this.unwatch(py)?;
-        let lost = slf.getattr(intern!(py, "_call_connection_lost"))?;
-        io_ready::call_soon(
-            this.loop_.bind(py),
-            lost,
-            Some(exc.unwrap_or_else(|| py.None().into_bound(py))),
-        )
+        this.with_core(slf.py(), |c| c.closing = true)?;
+        this.unwatch(slf.py(), true)?;
+        core::schedule_connection_lost(slf, exc)
     }
 }
 
@@ -263,10 +166,7 @@ impl ReadPipeTransport {
             loop_: loop_.unbind(),
             fd,
             state: GilCell::new(ReadState {
-                held: Held::new(pipe, protocol, extra),
-                closing: false,
-                paused: false,
-                reading: false,
+                core: Core::new(pipe, protocol, extra),
             }),
         })
     }
@@ -274,9 +174,9 @@ impl ReadPipeTransport {
     fn _start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let start = this.with(py, |s| {
-            let start = !s.closing && !s.paused && !s.reading;
-            s.reading |= start;
+        let start = this.with_core(py, |c| {
+            let start = !c.closing && !c.paused && !c.reading;
+            c.reading |= start;
             start
         })?;
         if start {
@@ -291,8 +191,7 @@ impl ReadPipeTransport {
 
     #[pyo3(signature = (exc=None))]
     fn _call_connection_lost(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        let held = self.with(py, |s| (s.held.pipe.take(), s.held.protocol.take()))?;
-        lose_connection(py, held, exc.filter(|e| !e.is_none()))
+        lose_connection(self, py, exc)
     }
 
     #[pyo3(signature = (exc, message="Fatal error on pipe transport"))]
@@ -301,45 +200,29 @@ impl ReadPipeTransport {
     }
 
     fn pause_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let pause = this.with(py, |s| {
-            let pause = !s.closing && !s.paused;
-            s.paused |= pause;
-            pause
-        })?;
-        if pause {
-            this.unwatch(py)?;
-        }
-        Ok(())
+        core::pause_reading(slf, false)
     }
 
     fn resume_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let resume = slf.get().with(py, |s| {
-            let resume = !s.closing && s.paused;
-            s.paused &= !resume;
-            resume
-        })?;
-        if resume {
+        if core::unpause(slf)? {
             Self::_start_reading(slf)?;
         }
         Ok(())
     }
 
     fn is_reading(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| !s.paused && !s.closing)
+        Native::is_reading(self, py)
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
-        if slf.get().with(slf.py(), |s| s.closing)? {
+        if slf.get().with_core(slf.py(), |c| c.closing)? {
             return Ok(());
         }
         Self::close_with(slf, None)
     }
 
     fn is_closing(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| s.closing)
+        Native::is_closing(self, py)
     }
 
     #[pyo3(signature = (name, default=None))]
@@ -349,38 +232,26 @@ impl ReadPipeTransport {
         name: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let extra = self.with(py, |s| s.held.extra.as_ref().map(|e| e.clone_ref(py)))?;
-        let held = Held {
-            pipe: None,
-            protocol: None,
-            extra,
-        };
-        held.extra_info(py, name, default)
+        Native::get_extra_info(self, py, name, default)
     }
 
     fn get_protocol(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.held.protocol.as_ref().map(|p| p.clone_ref(py)))
+        Native::get_protocol(self, py)
     }
 
     fn set_protocol(&self, protocol: Bound<'_, PyAny>) -> PyResult<()> {
-        let old = self.with(protocol.py(), |s| {
-            s.held.protocol.replace(protocol.clone().unbind())
-        })?;
-        drop(old);
-        Ok(())
+        self.replace_protocol(protocol)
     }
 
     #[getter]
     fn _pipe(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.held.pipe.as_ref().map(|p| p.clone_ref(py)))
+        self.resource(py)
     }
 
     /// Tests (CPython's among them) detach the pipe to silence `__del__`.
     #[setter(_pipe)]
     fn set_pipe(&self, py: Python<'_>, pipe: Option<Py<PyAny>>) -> PyResult<()> {
-        let old = self.with(py, |s| std::mem::replace(&mut s.held.pipe, pipe))?;
-        drop(old);
-        Ok(())
+        self.replace_resource(py, pipe)
     }
 
     #[getter]
@@ -391,44 +262,29 @@ impl ReadPipeTransport {
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let this = slf.get();
         let (closed, closing, reading) =
-            this.with(slf.py(), |s| (s.held.pipe.is_none(), s.closing, s.reading))?;
+            this.with_core(slf.py(), |c| (c.resource.is_none(), c.closing, c.reading))?;
         let class = slf.get_type().name()?.to_string();
         let polling = (!this.loop_.get().is_closed()).then_some(reading);
-        Ok(repr_of(&class, closed, closing, this.fd, polling, None))
+        Ok(pipe_repr(&class, closed, closing, this.fd, polling, None))
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.loop_)?;
-        self.state
-            .peek()
-            .map_or(Ok(()), |s| s.held.traverse(&visit))
+        self.traverse_core(&visit)
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| {
-            let taken = self.with(py, |s| {
-                (
-                    s.held.pipe.take(),
-                    s.held.protocol.take(),
-                    s.held.extra.take(),
-                )
-            });
-            drop(taken);
-        });
+        Python::with_gil(|py| drop(self.with_core(py, Core::take)));
     }
 }
 
 // ---------------------------------------------------------------- writing
 
-struct WriteState {
-    held: Held,
+/// `core.reading` is the reader that watches for the other end closing.
+pub(crate) struct WriteState {
+    core: Core,
     buffer: WriteBuffer,
     flow: FlowControl,
-    closing: bool,
     conn_lost: u32,
-    /// The close-watching reader / the writer is registered with the loop.
-    reading: bool,
-    writing: bool,
 }
 
 /// Subclassed in Python only to add `__del__` (`_pipes.py`).
@@ -439,36 +295,17 @@ pub struct WritePipeTransport {
     state: GilCell<WriteState>,
 }
 
+native_pipe!(WritePipeTransport, WriteState);
+
+impl Buffered for WritePipeTransport {
+    fn flow(state: &mut WriteState) -> (&mut FlowControl, usize) {
+        (&mut state.flow, state.buffer.len())
+    }
+}
+
 impl WritePipeTransport {
     fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut WriteState) -> R) -> PyResult<R> {
         self.state.with(py, f)
-    }
-
-    fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.with(py, |s| s.held.protocol.as_ref().map(|p| p.clone_ref(py)))
-            .map(|p| p.map(|p| p.into_bound(py)))
-    }
-
-    fn watch(slf: &Bound<'_, Self>, read: bool) -> PyResult<()> {
-        let this = slf.get();
-        io_ready::watch(this.loop_.bind(slf.py()), this.fd, read, slf.as_any())?;
-        this.with(slf.py(), |s| {
-            if read {
-                s.reading = true;
-            } else {
-                s.writing = true;
-            }
-        })
-    }
-
-    fn unwatch(&self, py: Python<'_>, read: bool) -> PyResult<()> {
-        let was = self.with(py, |s| {
-            std::mem::replace(if read { &mut s.reading } else { &mut s.writing }, false)
-        })?;
-        if was {
-            Loop::_remove_io(self.loop_.bind(py), self.fd, read)?;
-        }
-        Ok(())
     }
 
     /// The read side of a write pipe became ready: the other end closed.
@@ -520,8 +357,8 @@ impl WritePipeTransport {
             }
             Some((Ok(Some(_)), true)) => {
                 this.unwatch(py, false)?;
-                Self::maybe_resume_protocol(slf)?;
-                if this.with(py, |s| s.closing)? {
+                flow::maybe_resume_protocol(slf)?;
+                if this.with(py, |s| s.core.closing)? {
                     this.unwatch(py, true)?;
                     Self::_call_connection_lost(this, py, None)?;
                 }
@@ -531,22 +368,7 @@ impl WritePipeTransport {
     }
 
     fn fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let loop_ = this.loop_.bind(py);
-        if exc.is_instance_of::<PyOSError>() {
-            if loop_.get().debug_enabled() {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("exc_info", &exc)?;
-                asyncio_logger(py)?.call_method(
-                    "debug",
-                    ("%r: %s", slf, message),
-                    Some(&kwargs),
-                )?;
-            }
-        } else {
-            io_ready::report_error(loop_, message, &exc, slf.as_any(), this.protocol(py)?)?;
-        }
+        core::report_fatal(slf, &exc, message, exc.is_instance_of::<PyOSError>())?;
         Self::close_with(slf, Some(exc))
     }
 
@@ -555,7 +377,7 @@ impl WritePipeTransport {
         let py = slf.py();
         let this = slf.get();
         let had_buffer = this.with(py, |s| {
-            s.closing = true;
+            s.core.closing = true;
             let had = !s.buffer.is_empty();
             s.buffer.clear();
             had
@@ -564,75 +386,24 @@ impl WritePipeTransport {
             this.unwatch(py, false)?;
         }
         this.unwatch(py, true)?;
-        let lost = slf.getattr(intern!(py, "_call_connection_lost"))?;
-        io_ready::call_soon(
-            this.loop_.bind(py),
-            lost,
-            Some(exc.unwrap_or_else(|| py.None().into_bound(py))),
-        )
-    }
-
-    fn flow_call(slf: &Bound<'_, Self>, method: &str) -> PyResult<()> {
-        let py = slf.py();
-        let Some(protocol) = slf.get().protocol(py)? else {
-            return Ok(());
-        };
-        call_flow_method(
-            slf.get().loop_.bind(py).as_any(),
-            slf.as_any(),
-            &protocol,
-            method,
-        )
-    }
-
-    fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        if slf
-            .get()
-            .with(slf.py(), |s| s.flow.should_pause(s.buffer.len()))?
-        {
-            Self::flow_call(slf, "pause_writing")?;
-        }
-        Ok(())
-    }
-
-    fn maybe_resume_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        if slf
-            .get()
-            .with(slf.py(), |s| s.flow.should_resume(s.buffer.len()))?
-        {
-            Self::flow_call(slf, "resume_writing")?;
-        }
-        Ok(())
+        core::schedule_connection_lost(slf, exc)
     }
 
     fn write_bytes(slf: &Bound<'_, Self>, data: &[u8]) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        enum Next {
-            Done,
-            Watch,
-            Failed(io::Error),
-        }
         let next = this.with(py, |s| {
-            if !s.buffer.is_empty() {
-                s.buffer.push(data);
-                return Next::Done;
-            }
-            match sys_io::write(this.fd, data) {
-                Ok(Some(n)) if n == data.len() => return Next::Done,
-                Ok(Some(n)) => s.buffer.push(&data[n..]),
-                Ok(None) => s.buffer.push(data),
-                Err(err) => {
-                    s.conn_lost += 1;
-                    return Next::Failed(err);
-                }
-            }
-            Next::Watch
+            let next = s
+                .buffer
+                .send_or_queue(data, |data| sys_io::write(this.fd, data));
+            // asyncio counts a failed write as a lost connection here.
+            s.conn_lost += u32::from(matches!(next, Sent::Failed(_)));
+            next
         })?;
         match next {
-            Next::Done => {}
-            Next::Watch => Self::watch(slf, false)?,
-            Next::Failed(err) => {
+            Sent::Done => {}
+            Sent::Watch => core::watch(slf, false)?,
+            Sent::Failed(err) => {
                 return Self::fatal_error(
                     slf,
                     os_error(py, err),
@@ -640,7 +411,7 @@ impl WritePipeTransport {
                 )
             }
         }
-        Self::maybe_pause_protocol(slf)
+        flow::maybe_pause_protocol(slf)
     }
 }
 
@@ -669,21 +440,21 @@ impl WritePipeTransport {
             loop_: loop_.unbind(),
             fd,
             state: GilCell::new(WriteState {
-                held: Held::new(pipe, protocol, extra),
+                core: Core::new(pipe, protocol, extra),
                 buffer: WriteBuffer::default(),
                 flow: FlowControl::default(),
-                closing: false,
                 conn_lost: 0,
-                reading: false,
-                writing: false,
             }),
         })
     }
 
     /// Watches the fd for the other end closing (sockets and FIFOs only).
     fn _start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        if !slf.get().with(slf.py(), |s| s.closing || s.reading)? {
-            Self::watch(slf, true)?;
+        if !slf
+            .get()
+            .with(slf.py(), |s| s.core.closing || s.core.reading)?
+        {
+            core::watch(slf, true)?;
         }
         Ok(())
     }
@@ -698,8 +469,7 @@ impl WritePipeTransport {
 
     #[pyo3(signature = (exc=None))]
     fn _call_connection_lost(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        let held = self.with(py, |s| (s.held.pipe.take(), s.held.protocol.take()))?;
-        lose_connection(py, held, exc.filter(|e| !e.is_none()))
+        lose_connection(self, py, exc)
     }
 
     #[pyo3(signature = (exc, message="Fatal error on pipe transport"))]
@@ -731,7 +501,7 @@ impl WritePipeTransport {
             return Ok(());
         }
         let lost = this.with(py, |s| {
-            if s.conn_lost > 0 || s.closing {
+            if s.conn_lost > 0 || s.core.closing {
                 s.conn_lost += 1;
                 Some(s.conn_lost - 1)
             } else {
@@ -752,9 +522,7 @@ impl WritePipeTransport {
 
     /// asyncio's: the pieces joined, then one `write`.
     fn writelines(slf: &Bound<'_, Self>, list_of_data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let joined = PyBytes::new(py, b"").call_method1(intern!(py, "join"), (list_of_data,))?;
-        Self::write(slf, &joined)
+        Self::write(slf, &core::join_bytes(list_of_data)?)
     }
 
     fn can_write_eof(&self) -> bool {
@@ -765,16 +533,15 @@ impl WritePipeTransport {
         let py = slf.py();
         let this = slf.get();
         let lose_now = this.with(py, |s| {
-            if s.closing {
+            if s.core.closing {
                 return None;
             }
-            s.closing = true;
+            s.core.closing = true;
             Some(s.buffer.is_empty())
         })?;
         if lose_now == Some(true) {
             this.unwatch(py, true)?;
-            let lost = slf.getattr(intern!(py, "_call_connection_lost"))?;
-            io_ready::call_soon(this.loop_.bind(py), lost, Some(py.None().into_bound(py)))?;
+            core::schedule_connection_lost(slf, None)?;
         }
         Ok(())
     }
@@ -783,7 +550,7 @@ impl WritePipeTransport {
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
         let open = slf
             .get()
-            .with(slf.py(), |s| s.held.pipe.is_some() && !s.closing)?;
+            .with(slf.py(), |s| s.core.resource.is_some() && !s.core.closing)?;
         if open {
             Self::write_eof(slf)?;
         }
@@ -795,7 +562,7 @@ impl WritePipeTransport {
     }
 
     fn is_closing(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| s.closing)
+        Native::is_closing(self, py)
     }
 
     #[pyo3(signature = (name, default=None))]
@@ -805,13 +572,7 @@ impl WritePipeTransport {
         name: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let extra = self.with(py, |s| s.held.extra.as_ref().map(|e| e.clone_ref(py)))?;
-        let held = Held {
-            pipe: None,
-            protocol: None,
-            extra,
-        };
-        held.extra_info(py, name, default)
+        Native::get_extra_info(self, py, name, default)
     }
 
     fn get_write_buffer_size(&self, py: Python<'_>) -> PyResult<usize> {
@@ -824,38 +585,30 @@ impl WritePipeTransport {
         high: Option<i64>,
         low: Option<i64>,
     ) -> PyResult<()> {
-        slf.get()
-            .with(slf.py(), |s| s.flow.set_limits(high, low))??;
-        Self::maybe_pause_protocol(slf)
+        flow::set_write_buffer_limits(slf, high, low)
     }
 
     fn get_write_buffer_limits(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
-        self.with(py, |s| s.flow.limits())
+        flow::get_write_buffer_limits(self, py)
     }
 
     fn get_protocol(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.held.protocol.as_ref().map(|p| p.clone_ref(py)))
+        Native::get_protocol(self, py)
     }
 
     fn set_protocol(&self, protocol: Bound<'_, PyAny>) -> PyResult<()> {
-        let old = self.with(protocol.py(), |s| {
-            s.held.protocol.replace(protocol.clone().unbind())
-        })?;
-        drop(old);
-        Ok(())
+        self.replace_protocol(protocol)
     }
 
     #[getter]
     fn _pipe(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.held.pipe.as_ref().map(|p| p.clone_ref(py)))
+        self.resource(py)
     }
 
     /// Tests (CPython's among them) detach the pipe to silence `__del__`.
     #[setter(_pipe)]
     fn set_pipe(&self, py: Python<'_>, pipe: Option<Py<PyAny>>) -> PyResult<()> {
-        let old = self.with(py, |s| std::mem::replace(&mut s.held.pipe, pipe))?;
-        drop(old);
-        Ok(())
+        self.replace_resource(py, pipe)
     }
 
     #[getter]
@@ -867,10 +620,15 @@ impl WritePipeTransport {
         let this = slf.get();
         // "polling" is about writing here, as in asyncio's repr.
         let (closed, closing, writing, size) = this.with(slf.py(), |s| {
-            (s.held.pipe.is_none(), s.closing, s.writing, s.buffer.len())
+            (
+                s.core.resource.is_none(),
+                s.core.closing,
+                s.core.writing,
+                s.buffer.len(),
+            )
         })?;
         let class = slf.get_type().name()?.to_string();
-        Ok(repr_of(
+        Ok(pipe_repr(
             &class,
             closed,
             closing,
@@ -881,22 +639,10 @@ impl WritePipeTransport {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.loop_)?;
-        self.state
-            .peek()
-            .map_or(Ok(()), |s| s.held.traverse(&visit))
+        self.traverse_core(&visit)
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| {
-            let taken = self.with(py, |s| {
-                (
-                    s.held.pipe.take(),
-                    s.held.protocol.take(),
-                    s.held.extra.take(),
-                )
-            });
-            drop(taken);
-        });
+        Python::with_gil(|py| drop(self.with_core(py, Core::take)));
     }
 }

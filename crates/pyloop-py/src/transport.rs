@@ -13,7 +13,6 @@
 //! reader registration, the waiter) is once-per-connection orchestration in
 //! `python/pyloop/_transports.py`.
 
-use std::io;
 use std::os::fd::RawFd;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
@@ -24,36 +23,28 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::byte_view::ByteView;
 use crate::gil_cell::GilCell;
-use crate::handle::{Callback, Handle};
 use crate::imports::{asyncio_logger, buffered_protocol_class};
 use crate::io_ready::IoReady;
 use crate::loop_::Loop;
 use crate::sys_io;
-use crate::write_side::{
-    call_flow_method, escapes, FlowControl, WriteBuffer, CONNLOST_WRITES_WARN,
-};
+use crate::transport_core::{self as core, exc_object, os_error, Core, Native};
+use crate::transport_flow::{self as flow, Buffered};
+use crate::transport_repr::socket_repr;
+use crate::write_side::{escapes, FlowControl, Sent, WriteBuffer, CONNLOST_WRITES_WARN};
 
 /// asyncio's `max_size`: the most one read asks the kernel for.
 const MAX_READ: usize = 256 * 1024;
-struct State {
-    /// The Python socket object; None once connection_lost has run.
-    sock: Option<Py<PyAny>>,
-    protocol: Option<Py<PyAny>>,
+pub(crate) struct State {
+    /// The socket object, the protocol, extra, the registrations.
+    core: Core,
     /// The protocol is an `asyncio.BufferedProtocol`.
     buffered: bool,
     protocol_connected: bool,
     /// The `asyncio.Server` this connection counts against.
     server: Option<Py<PyAny>>,
-    extra: Option<Py<PyDict>>,
     buffer: WriteBuffer,
-    closing: bool,
     /// `write_eof` was called.
     eof: bool,
-    /// `pause_reading` is in force.
-    paused: bool,
-    /// A reader / writer is registered with the loop.
-    reading: bool,
-    writing: bool,
     /// Non-zero once the connection is being torn down; counts the writes
     /// made after that.
     conn_lost: u32,
@@ -72,51 +63,34 @@ fn is_buffered(protocol: &Bound<'_, PyAny>) -> PyResult<bool> {
     protocol.is_instance(buffered_protocol_class(protocol.py())?)
 }
 
-/// The OS error as the Python exception object asyncio would have caught.
-fn os_error<'py>(py: Python<'py>, err: io::Error) -> Bound<'py, PyAny> {
-    PyErr::from(err).into_value(py).into_bound(py).into_any()
+impl Native for SocketTransport {
+    type State = State;
+    fn loop_(&self) -> &Py<Loop> {
+        &self.loop_
+    }
+    fn fd(&self) -> RawFd {
+        self.fd
+    }
+    fn cell(&self) -> &GilCell<State> {
+        &self.state
+    }
+    fn core(state: &mut State) -> &mut Core {
+        &mut state.core
+    }
+    fn core_ref(state: &State) -> &Core {
+        &state.core
+    }
+}
+
+impl Buffered for SocketTransport {
+    fn flow(state: &mut State) -> (&mut FlowControl, usize) {
+        (&mut state.flow, state.buffer.len())
+    }
 }
 
 impl SocketTransport {
     fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut State) -> R) -> PyResult<R> {
         self.state.with(py, f)
-    }
-
-    fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)))
-            .map(|p| p.map(|p| p.into_bound(py)))
-    }
-
-    /// Registers the transport's reader (read=True) or writer with the loop.
-    fn watch(slf: &Bound<'_, Self>, read: bool) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let loop_ = this.loop_.bind(py);
-        let callback = Callback::Transport {
-            transport: slf.clone().into_any().unbind(),
-            read,
-        };
-        let handle = Handle::with_callback(py, callback, None, loop_.clone().unbind())?;
-        Loop::register_io(loop_, this.fd, read, handle)?;
-        this.with(py, |s| {
-            if read {
-                s.reading = true;
-            } else {
-                s.writing = true;
-            }
-        })
-    }
-
-    /// Drops the reader or writer registration, if there is one.
-    fn unwatch(&self, py: Python<'_>, read: bool) -> PyResult<()> {
-        let was = self.with(py, |s| {
-            let flag = if read { &mut s.reading } else { &mut s.writing };
-            std::mem::replace(flag, false)
-        })?;
-        if was {
-            Loop::_remove_io(self.loop_.bind(py), self.fd, read)?;
-        }
-        Ok(())
     }
 
     /// The reader registration fired: read once and hand the data over.
@@ -162,10 +136,9 @@ impl SocketTransport {
         };
         match protocol.call_method1(intern!(py, "data_received"), (data,)) {
             Ok(_) => Ok(()),
-            Err(err) if escapes(&err, py) => Err(err),
-            Err(err) => Self::fatal_error(
+            Err(err) => Self::protocol_failed(
                 slf,
-                err.into_value(py).into_bound(py).into_any(),
+                err,
                 "Fatal error: protocol.data_received() call failed.",
             ),
         }
@@ -192,11 +165,10 @@ impl SocketTransport {
             });
         let mut view = match view {
             Ok(view) => view,
-            Err(err) if escapes(&err, py) => return Err(err),
             Err(err) => {
-                return Self::fatal_error(
+                return Self::protocol_failed(
                     slf,
-                    err.into_value(py).into_bound(py).into_any(),
+                    err,
                     "Fatal error: protocol.get_buffer() call failed.",
                 )
             }
@@ -221,10 +193,9 @@ impl SocketTransport {
         };
         match protocol.call_method1(intern!(py, "buffer_updated"), (nbytes,)) {
             Ok(_) => Ok(()),
-            Err(err) if escapes(&err, py) => Err(err),
-            Err(err) => Self::fatal_error(
+            Err(err) => Self::protocol_failed(
                 slf,
-                err.into_value(py).into_bound(py).into_any(),
+                err,
                 "Fatal error: protocol.buffer_updated() call failed.",
             ),
         }
@@ -235,9 +206,7 @@ impl SocketTransport {
     fn eof_received(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        if this.loop_.get().debug_enabled() {
-            asyncio_logger(py)?.call_method1("debug", ("%r received EOF", slf))?;
-        }
+        core::debug_log(slf, "%r received EOF")?;
         let Some(protocol) = this.protocol(py)? else {
             return Ok(());
         };
@@ -246,11 +215,10 @@ impl SocketTransport {
             .and_then(|r| r.is_truthy())
         {
             Ok(keep_open) => keep_open,
-            Err(err) if escapes(&err, py) => return Err(err),
             Err(err) => {
-                return Self::fatal_error(
+                return Self::protocol_failed(
                     slf,
-                    err.into_value(py).into_bound(py).into_any(),
+                    err,
                     "Fatal error: protocol.eof_received() call failed.",
                 )
             }
@@ -300,8 +268,9 @@ impl SocketTransport {
     fn after_send(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        Self::maybe_resume_protocol(slf)?;
-        let (empty, closing, eof) = this.with(py, |s| (s.buffer.is_empty(), s.closing, s.eof))?;
+        flow::maybe_resume_protocol(slf)?;
+        let (empty, closing, eof) =
+            this.with(py, |s| (s.buffer.is_empty(), s.core.closing, s.eof))?;
         if !empty {
             return Ok(());
         }
@@ -319,28 +288,18 @@ impl SocketTransport {
     /// (only logged in debug mode); anything else goes to the exception
     /// handler. Either way the transport closes at once.
     fn fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let loop_ = this.loop_.bind(py);
-        if exc.is_instance_of::<PyOSError>() {
-            if loop_.get().debug_enabled() {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("exc_info", &exc)?;
-                asyncio_logger(py)?.call_method(
-                    "debug",
-                    ("%r: %s", slf, message),
-                    Some(&kwargs),
-                )?;
-            }
-        } else {
-            let context = PyDict::new(py);
-            context.set_item("message", message)?;
-            context.set_item("exception", &exc)?;
-            context.set_item("transport", slf)?;
-            context.set_item("protocol", this.protocol(py)?)?;
-            loop_.call_method1(intern!(py, "call_exception_handler"), (context,))?;
-        }
+        core::report_fatal(slf, &exc, message, exc.is_instance_of::<PyOSError>())?;
         Self::force_close(slf, Some(exc))
+    }
+
+    /// asyncio's guard around a protocol call: KeyboardInterrupt and
+    /// SystemExit escape, anything else is a fatal error.
+    fn protocol_failed(slf: &Bound<'_, Self>, err: PyErr, message: &str) -> PyResult<()> {
+        let py = slf.py();
+        if escapes(&err, py) {
+            return Err(err);
+        }
+        Self::fatal_error(slf, exc_object(py, err), message)
     }
 
     /// Closes without flushing: the buffer is dropped and connection_lost
@@ -355,7 +314,11 @@ impl SocketTransport {
                 s.buffer.clear();
                 s.conn_lost += 1;
             }
-            (lost, had_buffer, std::mem::replace(&mut s.closing, true))
+            (
+                lost,
+                had_buffer,
+                std::mem::replace(&mut s.core.closing, true),
+            )
         })?;
         if lost {
             return Ok(());
@@ -366,11 +329,7 @@ impl SocketTransport {
         if !was_closing {
             this.unwatch(py, true)?;
         }
-        let lost_cb = slf.getattr(intern!(py, "_call_connection_lost"))?;
-        this.loop_
-            .bind(py)
-            .call_method1(intern!(py, "call_soon"), (lost_cb, exc))?;
-        Ok(())
+        core::schedule_connection_lost(slf, exc)
     }
 
     /// Tells the protocol the connection is gone, then releases the socket,
@@ -381,22 +340,19 @@ impl SocketTransport {
         let (connected, protocol) = this.with(py, |s| {
             (
                 s.protocol_connected,
-                s.protocol.as_ref().map(|p| p.clone_ref(py)),
+                s.core.protocol.as_ref().map(|p| p.clone_ref(py)),
             )
         })?;
-        let outcome = match protocol {
-            Some(protocol) if connected => protocol
-                .bind(py)
-                .call_method1(intern!(py, "connection_lost"), (exc,))
-                .map(drop),
-            _ => Ok(()),
-        };
-        let (sock, protocol, server) =
-            this.with(py, |s| (s.sock.take(), s.protocol.take(), s.server.take()))?;
+        let outcome = core::tell_connection_lost(py, protocol.filter(|_| connected), exc);
+        let (sock, protocol, server) = this.with(py, |s| {
+            (
+                s.core.resource.take(),
+                s.core.protocol.take(),
+                s.server.take(),
+            )
+        })?;
         drop(protocol);
-        let closed = sock.map_or(Ok(()), |sock| {
-            sock.bind(py).call_method0(intern!(py, "close")).map(drop)
-        });
+        let closed = core::close_resource(py, sock);
         let detached = server.map_or(Ok(()), |server| {
             let server = server.bind(py);
             if py.version_info() >= (3, 13) {
@@ -415,28 +371,14 @@ impl SocketTransport {
     fn write_bytes(slf: &Bound<'_, Self>, data: &[u8]) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        enum Next {
-            Done,
-            Watch,
-            Failed(io::Error),
-        }
         let next = this.with(py, |s| {
-            if !s.buffer.is_empty() {
-                s.buffer.push(data);
-                return Next::Done;
-            }
-            match sys_io::send(this.fd, data) {
-                Ok(Some(n)) if n == data.len() => return Next::Done,
-                Ok(Some(n)) => s.buffer.push(&data[n..]),
-                Ok(None) => s.buffer.push(data),
-                Err(err) => return Next::Failed(err),
-            }
-            Next::Watch
+            s.buffer
+                .send_or_queue(data, |data| sys_io::send(this.fd, data))
         })?;
         match next {
-            Next::Done => {}
-            Next::Watch => Self::watch(slf, false)?,
-            Next::Failed(err) => {
+            Sent::Done => {}
+            Sent::Watch => core::watch(slf, false)?,
+            Sent::Failed(err) => {
                 return Self::fatal_error(
                     slf,
                     os_error(py, err),
@@ -444,41 +386,7 @@ impl SocketTransport {
                 )
             }
         }
-        Self::maybe_pause_protocol(slf)
-    }
-
-    /// Calls `pause_writing` or `resume_writing`, reporting its failure.
-    fn flow_call(slf: &Bound<'_, Self>, method: &str) -> PyResult<()> {
-        let py = slf.py();
-        let Some(protocol) = slf.get().protocol(py)? else {
-            return Ok(());
-        };
-        call_flow_method(
-            slf.get().loop_.bind(py).as_any(),
-            slf.as_any(),
-            &protocol,
-            method,
-        )
-    }
-
-    fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let pause = slf
-            .get()
-            .with(slf.py(), |s| s.flow.should_pause(s.buffer.len()))?;
-        if pause {
-            Self::flow_call(slf, "pause_writing")?;
-        }
-        Ok(())
-    }
-
-    fn maybe_resume_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let resume = slf
-            .get()
-            .with(slf.py(), |s| s.flow.should_resume(s.buffer.len()))?;
-        if resume {
-            Self::flow_call(slf, "resume_writing")?;
-        }
-        Ok(())
+        flow::maybe_pause_protocol(slf)
     }
 }
 
@@ -499,34 +407,21 @@ impl SocketTransport {
             loop_: loop_.unbind(),
             fd,
             state: GilCell::new(State {
-                sock: Some(sock.unbind()),
-                protocol: Some(protocol.unbind()),
+                core: Core::new(sock, protocol, extra),
                 buffered,
                 protocol_connected: true,
                 server: server.map(Bound::unbind),
-                extra: extra.map(Bound::unbind),
                 buffer: WriteBuffer::default(),
-                closing: false,
                 eof: false,
-                paused: false,
-                reading: false,
-                writing: false,
                 conn_lost: 0,
                 flow: FlowControl::default(),
             }),
         })
     }
 
-    /// Starts reading, unless the transport was closed or paused before
-    /// (scheduled right after `connection_made`).
+    /// Starts reading, unless the transport was closed or paused before.
     fn _start_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let start = slf
-            .get()
-            .with(slf.py(), |s| !s.closing && !s.paused && !s.reading)?;
-        if start {
-            Self::watch(slf, true)?;
-        }
-        Ok(())
+        core::start_reading(slf)
     }
 
     /// The reader callback (what a reader handle shows in reprs).
@@ -599,15 +494,13 @@ impl SocketTransport {
 
     /// asyncio's: the pieces joined, then one `write`.
     fn writelines(slf: &Bound<'_, Self>, list_of_data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let joined = PyBytes::new(py, b"").call_method1(intern!(py, "join"), (list_of_data,))?;
-        Self::write(slf, &joined)
+        Self::write(slf, &core::join_bytes(list_of_data)?)
     }
 
     fn write_eof(slf: &Bound<'_, Self>) -> PyResult<()> {
         let this = slf.get();
         let shut_now = this.with(slf.py(), |s| {
-            if s.closing || s.eof {
+            if s.core.closing || s.eof {
                 return false;
             }
             s.eof = true;
@@ -624,31 +517,11 @@ impl SocketTransport {
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let lose_now = this.with(py, |s| {
-            if s.closing {
-                return None;
-            }
-            s.closing = true;
+        core::close_after_flush(slf, |s| {
             let empty = s.buffer.is_empty();
-            if empty {
-                s.conn_lost += 1;
-            }
-            Some(empty)
-        })?;
-        let Some(lose_now) = lose_now else {
-            return Ok(());
-        };
-        this.unwatch(py, true)?;
-        if lose_now {
-            this.unwatch(py, false)?;
-            let lost_cb = slf.getattr(intern!(py, "_call_connection_lost"))?;
-            this.loop_
-                .bind(py)
-                .call_method1(intern!(py, "call_soon"), (lost_cb, py.None()))?;
-        }
-        Ok(())
+            s.conn_lost += u32::from(empty);
+            empty
+        })
     }
 
     fn abort(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -656,7 +529,7 @@ impl SocketTransport {
     }
 
     fn is_closing(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| s.closing)
+        Native::is_closing(self, py)
     }
 
     #[pyo3(signature = (name, default=None))]
@@ -666,14 +539,7 @@ impl SocketTransport {
         name: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let default = default.unwrap_or_else(|| py.None());
-        let Some(extra) = self.with(py, |s| s.extra.as_ref().map(|e| e.clone_ref(py)))? else {
-            return Ok(default);
-        };
-        Ok(match extra.bind(py).get_item(name)? {
-            Some(value) => value.unbind(),
-            None => default,
-        })
+        Native::get_extra_info(self, py, name, default)
     }
 
     #[pyo3(signature = (high=None, low=None))]
@@ -682,13 +548,11 @@ impl SocketTransport {
         high: Option<i64>,
         low: Option<i64>,
     ) -> PyResult<()> {
-        slf.get()
-            .with(slf.py(), |s| s.flow.set_limits(high, low))??;
-        Self::maybe_pause_protocol(slf)
+        flow::set_write_buffer_limits(slf, high, low)
     }
 
     fn get_write_buffer_limits(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
-        self.with(py, |s| s.flow.limits())
+        flow::get_write_buffer_limits(self, py)
     }
 
     fn get_write_buffer_size(&self, py: Python<'_>) -> PyResult<usize> {
@@ -696,57 +560,32 @@ impl SocketTransport {
     }
 
     fn pause_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let pause = this.with(py, |s| {
-            let pause = !s.closing && !s.paused;
-            s.paused |= pause;
-            pause
-        })?;
-        if pause {
-            this.unwatch(py, true)?;
-            if this.loop_.get().debug_enabled() {
-                asyncio_logger(py)?.call_method1("debug", ("%r pauses reading", slf))?;
-            }
-        }
-        Ok(())
+        core::pause_reading(slf, true)
     }
 
     fn resume_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let resume = this.with(py, |s| {
-            let resume = !s.closing && s.paused;
-            s.paused &= !resume;
-            resume
-        })?;
-        if resume {
-            Self::watch(slf, true)?;
-            if this.loop_.get().debug_enabled() {
-                asyncio_logger(py)?.call_method1("debug", ("%r resumes reading", slf))?;
-            }
+        if core::unpause(slf)? {
+            core::watch(slf, true)?;
+            core::debug_log(slf, "%r resumes reading")?;
         }
         Ok(())
     }
 
     fn is_reading(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| !s.closing && !s.paused)
+        Native::is_reading(self, py)
     }
 
     fn get_protocol(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)))
+        Native::get_protocol(self, py)
     }
 
     fn set_protocol(&self, protocol: Bound<'_, PyAny>) -> PyResult<()> {
-        let py = protocol.py();
         let buffered = is_buffered(&protocol)?;
-        let old = self.with(py, |s| {
+        self.with(protocol.py(), |s| {
             s.buffered = buffered;
             s.protocol_connected = true;
-            s.protocol.replace(protocol.unbind())
         })?;
-        drop(old);
-        Ok(())
+        self.replace_protocol(protocol)
     }
 
     #[getter]
@@ -761,60 +600,38 @@ impl SocketTransport {
 
     #[getter]
     fn _sock(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.with(py, |s| s.sock.as_ref().map(|p| p.clone_ref(py)))
+        self.resource(py)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let py = slf.py();
         let this = slf.get();
-        let class = slf.get_type().name()?;
-        let (closed, closing, reading, writing, size) = this.with(py, |s| {
+        let (closed, closing, reading, writing, size) = this.with(slf.py(), |s| {
+            let c = &s.core;
             (
-                s.sock.is_none(),
-                s.closing,
-                s.reading,
-                s.writing,
+                c.resource.is_none(),
+                c.closing,
+                c.reading,
+                c.writing,
                 s.buffer.len(),
             )
         })?;
-        let mut info = vec![class.to_string()];
-        if closed {
-            info.push("closed".into());
-        } else if closing {
-            info.push("closing".into());
-        }
-        info.push(format!("fd={}", this.fd));
-        if !closed && !this.loop_.get().is_closed() {
-            let polling = |on: bool| if on { "polling" } else { "idle" };
-            info.push(format!("read={}", polling(reading)));
-            info.push(format!("write=<{}, bufsize={size}>", polling(writing)));
-        }
-        Ok(format!("<{}>", info.join(" ")))
+        let open = !closed && !this.loop_.get().is_closed();
+        let class = slf.get_type().name()?.to_string();
+        let registrations = open.then_some((reading, writing, size));
+        Ok(socket_repr(&class, closed, closing, this.fd, registrations))
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.loop_)?;
-        if let Some(s) = self.state.peek() {
-            for obj in [&s.sock, &s.protocol, &s.server].into_iter().flatten() {
-                visit.call(obj)?;
-            }
-            if let Some(extra) = &s.extra {
-                visit.call(extra)?;
-            }
+        self.traverse_core(&visit)?;
+        if let Some(server) = self.state.peek().and_then(|s| s.server.as_ref()) {
+            visit.call(server)?;
         }
         Ok(())
     }
 
     fn __clear__(&self) {
         Python::with_gil(|py| {
-            let taken = self.with(py, |s| {
-                (
-                    s.sock.take(),
-                    s.protocol.take(),
-                    s.server.take(),
-                    s.extra.take(),
-                )
-            });
+            let taken = self.with(py, |s| (s.core.take(), s.server.take()));
             drop(taken);
         });
     }

@@ -2,6 +2,8 @@
 //! not yet sent data, and asyncio's flow control (`pause_writing` above the
 //! high-water mark, `resume_writing` at or below the low one).
 
+use std::io;
+
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -65,6 +67,37 @@ impl WriteBuffer {
         } else {
             self.data.clear();
         }
+    }
+}
+
+/// What `write` does after `WriteBuffer::send_or_queue`.
+pub enum Sent {
+    /// All sent, or queued behind data the writer already waits to send.
+    Done,
+    /// Queued: the writer must be registered.
+    Watch,
+    Failed(io::Error),
+}
+
+impl WriteBuffer {
+    /// Sends `data` at once with `send` when nothing is queued, and queues
+    /// what the kernel did not take.
+    pub fn send_or_queue(
+        &mut self,
+        data: &[u8],
+        send: impl FnOnce(&[u8]) -> io::Result<Option<usize>>,
+    ) -> Sent {
+        if !self.is_empty() {
+            self.push(data);
+            return Sent::Done;
+        }
+        match send(data) {
+            Ok(Some(n)) if n == data.len() => return Sent::Done,
+            Ok(Some(n)) => self.push(&data[n..]),
+            Ok(None) => self.push(data),
+            Err(err) => return Sent::Failed(err),
+        }
+        Sent::Watch
     }
 }
 
