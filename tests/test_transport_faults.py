@@ -83,6 +83,8 @@ def test_peer_reset_while_reading(loop: asyncio.AbstractEventLoop) -> None:
             _reset(peer)
             lost = await protocol.lost
             assert type(lost) is ConnectionResetError
+            # As the socket module raises it: OSError(errno, strerror).
+            assert (lost.errno, lost.strerror) == (errno.ECONNRESET, os.strerror(errno.ECONNRESET))
             assert protocol.calls() == ["made", "data", "lost"]
 
     loop.run_until_complete(main())

@@ -15,7 +15,7 @@ pub fn core_to_py(err: CoreError) -> PyErr {
     match err {
         // PyO3 maps the errno to the matching OSError subclass
         // (PermissionError for a regular file given to epoll, ...).
-        CoreError::Io(e) => e.into(),
+        CoreError::Io(e) => io_to_py(e),
         forked @ CoreError::Forked { .. } => PyRuntimeError::new_err(forked.to_string()),
     }
 }

@@ -121,7 +121,10 @@ impl SockWait {
             }
             Err(err) => {
                 Loop::remove_sock_wait(loop_, self.fd, self.read, future)?;
-                let exc = PyErr::from(err).into_value(py).into_bound(py).into_any();
+                let exc = crate::errors::io_to_py(err)
+                    .into_value(py)
+                    .into_bound(py)
+                    .into_any();
                 Future::finish_with_exception(future, exc)
             }
         }
@@ -156,7 +159,7 @@ pub fn sock_recv<'py>(
     let got = loop_
         .get()
         .with_scratch(py, |buf| recv_now(py, fd, nbytes, buf))?;
-    match got? {
+    match got.map_err(crate::errors::io_to_py)? {
         Some(bytes) => Ok(bytes.into_any()),
         None => wait(loop_, fd, true, SockOp::Recv { nbytes }),
     }
@@ -171,7 +174,7 @@ pub fn sock_sendall<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = loop_.py();
     let data = PyBuffer::<u8>::get(data)?;
-    match send_now(fd, &data, 0)? {
+    match send_now(fd, &data, 0).map_err(crate::errors::io_to_py)? {
         (_, true) => Ok(py.None().into_bound(py)),
         (sent, false) => wait(loop_, fd, false, SockOp::SendAll { data, sent }),
     }

@@ -278,7 +278,7 @@ impl SocketTransport {
         if closing {
             Self::call_connection_lost(slf, None)
         } else if eof {
-            sys_io::shutdown_write(this.fd).map_err(PyErr::from)
+            sys_io::shutdown_write(this.fd).map_err(crate::errors::io_to_py)
         } else {
             Ok(())
         }
@@ -507,7 +507,7 @@ impl SocketTransport {
             s.buffer.is_empty()
         })?;
         if shut_now {
-            sys_io::shutdown_write(this.fd)?;
+            sys_io::shutdown_write(this.fd).map_err(crate::errors::io_to_py)?;
         }
         Ok(())
     }

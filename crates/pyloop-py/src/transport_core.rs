@@ -278,7 +278,11 @@ pub(crate) fn close_resource(py: Python<'_>, resource: Option<Py<PyAny>>) -> PyR
 
 /// The OS error as the Python exception object asyncio would have caught.
 pub(crate) fn os_error(py: Python<'_>, err: io::Error) -> Bound<'_, PyAny> {
-    PyErr::from(err).into_value(py).into_bound(py).into_any()
+    // errno and strerror set, as CPython's OSError(errno, strerror).
+    crate::errors::io_to_py(err)
+        .into_value(py)
+        .into_bound(py)
+        .into_any()
 }
 
 /// A caught exception as the object handed to `_fatal_error`.
