@@ -1,10 +1,11 @@
 """``python -m pyloop.demo``: one ordinary asyncio program, run on stock asyncio and
 on pyloop, checked to give the same result, with the wall time of each.
 
-The program needs no network: 20,000 tasks sleeping on timers with varied short
-delays, a three-stage ``asyncio.Queue`` pipeline, ``gather``, ``wait_for`` both
-timing out and finishing in time, and ``run_in_executor`` calls on the default
-thread pool. Its result is built only from values that do not depend on timing.
+The program uses only loopback: 20,000 tasks sleeping on timers with varied
+short delays, a three-stage ``asyncio.Queue`` pipeline, ``gather``, ``wait_for``
+both timing out and finishing in time, ``run_in_executor`` calls on the default
+thread pool, and an example server: a streams line-echo server with 50 clients
+talking to it at once. Its result is built only from values that do not depend on timing.
 If pyloop cannot be imported the demo says why and runs asyncio alone. It also
 works as a plain script (``python python/pyloop/demo.py``), which still runs when
 pyloop's extension is missing and so ``python -m`` cannot import the package.
@@ -24,6 +25,8 @@ PIPELINE_ITEMS = 30_000
 PIPELINE_WORKERS = 4
 WAITS = 200  # half time out, half finish in time
 HASH_JOBS = 8
+ECHO_CLIENTS = 50
+ECHO_LINES = 40
 ROUNDS = 3  # loops alternate, median wall time shown
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -87,6 +90,37 @@ async def waits() -> tuple[int, int]:
     return len(outcomes) - len(finished), sum(finished)
 
 
+async def echo_server() -> int:
+    """The example server: echoes lines back; every client checks each echo."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            writer.write(line)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def client(i: int) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        echoed = 0
+        for j in range(ECHO_LINES):
+            line = f"client {i} line {j}\n".encode()
+            writer.write(line)
+            if await reader.readline() != line:
+                raise RuntimeError(f"client {i} got a wrong echo")
+            echoed += len(line)
+        writer.close()
+        await writer.wait_closed()
+        return echoed
+
+    echoed = await asyncio.gather(*(client(i) for i in range(ECHO_CLIENTS)))
+    server.close()
+    await server.wait_closed()
+    return sum(echoed)
+
+
 def digest(seed: int) -> str:
     """CPU work for the thread pool (hashlib releases the GIL on large inputs)."""
     return hashlib.sha256(seed.to_bytes(4, "big") * 250_000).hexdigest()[:12]
@@ -97,8 +131,10 @@ async def program() -> tuple[object, str]:
     loop = asyncio.get_running_loop()
     hashes = asyncio.gather(*(loop.run_in_executor(None, digest, i) for i in range(HASH_JOBS)))
     slept = await asyncio.gather(*(sleeper(i) for i in range(SLEEPERS)))
-    total, (expired, in_time), hashed = await asyncio.gather(pipeline(), waits(), hashes)
-    result = (sum(slept), total, expired, in_time, tuple(hashed))
+    total, (expired, in_time), hashed, echoed = await asyncio.gather(
+        pipeline(), waits(), hashes, echo_server()
+    )
+    result = (sum(slept), total, expired, in_time, tuple(hashed), echoed)
     return result, f"{type(loop).__module__}.{type(loop).__qualname__}"
 
 
@@ -125,7 +161,8 @@ def main() -> int:
     print(
         f"demo: {SLEEPERS:,} sleeping tasks, a {PIPELINE_ITEMS:,}-item queue pipeline "
         f"({PIPELINE_WORKERS} workers),\n      {WAITS} wait_for calls, {HASH_JOBS} thread-pool "
-        f"jobs; {ROUNDS} rounds, loops alternating\n"
+        f"jobs, an echo server with {ECHO_CLIENTS} stream clients;\n"
+        f"      {ROUNDS} rounds, loops alternating\n"
     )
     times: dict[str, list[float]] = {name: [] for name in factories}
     results: dict[str, object] = {}
