@@ -184,18 +184,11 @@ class SubprocessMixin(_Base):
         if not shell:
             raise ValueError("shell must be True")
         _check_binary_io(bufsize, text, encoding, errors)
-        protocol = protocol_factory()
-        debug_log = None
-        if self.get_debug():
-            # As asyncio: the command may hold secrets, it goes to the debug log only.
-            debug_log = f"run shell command {cmd!r}"
-            self._log_subprocess(debug_log, stdin, stdout, stderr)
-        transport = await self._make_subprocess_transport(
-            protocol, cmd, True, stdin, stdout, stderr, bufsize, **kwargs
-        )
-        if debug_log is not None and self.get_debug():
-            logger.info("%s: %r", debug_log, transport)
-        return transport, protocol
+        # As asyncio: the command may hold secrets, it goes to the debug log only.
+        return await self._spawn(
+            protocol_factory, cmd, True, f"run shell command {cmd!r}",
+            stdin, stdout, stderr, bufsize, kwargs,
+        )  # fmt: skip
 
     async def subprocess_exec(
         self,
@@ -219,17 +212,34 @@ class SubprocessMixin(_Base):
             raise ValueError("shell must be False")
         _check_binary_io(bufsize, text, encoding, errors)
         # Argument types are Popen's to check (asyncio >= 3.8 leaves them to it).
-        popen_args = (program, *args)
+        # Only the program is logged: the arguments may hold secrets.
+        return await self._spawn(
+            protocol_factory, (program, *args), False, f"execute program {program!r}",
+            stdin, stdout, stderr, bufsize, kwargs,
+        )  # fmt: skip
+
+    async def _spawn(
+        self,
+        protocol_factory: Callable[[], asyncio.SubprocessProtocol],
+        popen_args: Any,
+        shell: bool,
+        debug_log: str,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        kwargs: dict[str, Any],
+    ) -> tuple[asyncio.SubprocessTransport, asyncio.SubprocessProtocol]:
+        """What subprocess_exec and subprocess_shell share once their
+        arguments are checked: the protocol, the transport, asyncio's logs."""
         protocol = protocol_factory()
-        debug_log = None
-        if self.get_debug():
-            # Only the program: the arguments may hold secrets.
-            debug_log = f"execute program {program!r}"
+        debug = self.get_debug()
+        if debug:
             self._log_subprocess(debug_log, stdin, stdout, stderr)
         transport = await self._make_subprocess_transport(
-            protocol, popen_args, False, stdin, stdout, stderr, bufsize, **kwargs
+            protocol, popen_args, shell, stdin, stdout, stderr, bufsize, **kwargs
         )
-        if debug_log is not None and self.get_debug():
+        if debug and self.get_debug():
             logger.info("%s: %r", debug_log, transport)
         return transport, protocol
 
