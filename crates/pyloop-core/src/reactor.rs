@@ -6,21 +6,21 @@
 //! Nothing here sleeps a fixed interval; an idle loop blocks in the kernel.
 //! The caller releases the GIL around `park` (a Tokio task never needs it).
 
+use std::future::Future;
 use std::io::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use tokio::runtime::{Builder, Runtime};
-use tokio::sync::Notify;
 
 use crate::deadline::{DeadlineTimer, MAX_PARK};
 use crate::error::CoreError;
 use crate::fork::Owner;
-use crate::registry::{IoEvent, IoRegistry};
+use crate::registry::{IoEvent, IoRegistry, RemoteWaker};
 
 /// Why `park` returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,17 +35,10 @@ pub enum Park {
     Io,
 }
 
-/// Wakes a parked reactor from any thread.
-#[derive(Clone)]
-pub struct Waker(Arc<Notify>);
-
-impl Waker {
-    pub fn wake(&self) {
-        // A permit is stored when nobody waits, so a wake that races with the
-        // loop going to sleep is never lost.
-        self.0.notify_one();
-    }
-}
+/// Wakes a parked reactor from any thread. A wake while nobody parks is
+/// kept and ends the next park at once, so one that races with the loop
+/// going to sleep is never lost.
+pub type Waker = RemoteWaker;
 
 pub struct Reactor {
     // ManuallyDrop: in a forked child these must be leaked, not dropped (the
@@ -57,7 +50,6 @@ pub struct Reactor {
     deadline: ManuallyDrop<DeadlineTimer>,
     registry: ManuallyDrop<IoRegistry>,
     signal_tx: std::os::unix::net::UnixStream,
-    notify: Arc<Notify>,
     owner: Owner,
 }
 
@@ -85,14 +77,13 @@ impl Reactor {
             deadline: ManuallyDrop::new(deadline),
             registry: ManuallyDrop::new(registry),
             signal_tx: tx,
-            notify: Arc::new(Notify::new()),
             owner: Owner::current(),
         })
     }
 
     #[must_use]
     pub fn waker(&self) -> Waker {
-        Waker(Arc::clone(&self.notify))
+        self.registry.remote_waker()
     }
 
     /// The socket to hand to `signal.set_wakeup_fd`.
@@ -202,24 +193,31 @@ impl Reactor {
         self.check_owner()?;
         let latest = crate::monotonic() + MAX_PARK.as_secs_f64();
         let timeout = deadline.map(|when| when.min(latest));
+        // One future polls everything: a `select!` over a `Notify`, the fds
+        // and the timer cost twice the instructions per park.
         let woke = self.runtime.block_on(async {
-            let notified = self.notify.notified();
-            let io = self.ready_fds(events);
-            match timeout {
-                None => tokio::select! {
-                    biased;
-                    () = notified => Park::Woken,
-                    () = io => Park::Io,
-                },
-                Some(t) => tokio::select! {
-                    biased;
-                    () = notified => Park::Woken,
-                    () = io => Park::Io,
+            let mut sleep = std::pin::pin!(async {
+                match timeout {
                     // An error arming the timer ends the wait: the caller
                     // recomputes its timeout, so nothing is lost.
-                    _ = self.deadline.sleep_until(t) => Park::TimedOut,
-                },
-            }
+                    Some(t) => drop(self.deadline.sleep_until(t).await),
+                    None => std::future::pending().await,
+                }
+            });
+            tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                // First: it stores the park's waker the wake request needs.
+                let io = self.registry.poll_events(cx, events);
+                if self.registry.take_wake_request() {
+                    Poll::Ready(Park::Woken)
+                } else if io.is_ready() {
+                    Poll::Ready(Park::Io)
+                } else if sleep.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Park::TimedOut)
+                } else {
+                    Poll::Pending
+                }
+            }))
+            .await
         });
         match (woke, self.take_signal_event(events)) {
             (Park::Io, Some(signalled)) if events.is_empty() => Ok(if signalled {
@@ -511,6 +509,33 @@ mod io_tests {
         }
         r.unwatch(write_end, true).unwrap();
         unsafe { libc::close(write_end) };
+    }
+
+    #[test]
+    fn a_drained_fd_is_quiet_until_new_data_wakes_it() {
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        let mut events = Vec::new();
+        a.write_all(b"x").unwrap();
+        assert_eq!(r.park(None, &mut events).unwrap(), Park::Io);
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 1);
+        r.drained(b.as_raw_fd(), true);
+        events.clear();
+        assert_eq!(
+            r.park(Some(Duration::from_millis(10)), &mut events)
+                .unwrap(),
+            Park::TimedOut
+        );
+        assert!(events.is_empty());
+        // No recheck is queued for it: only Tokio's waker can bring it back.
+        a.write_all(b"y").unwrap();
+        assert_eq!(
+            r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
+            Park::Io
+        );
+        assert_eq!(events.len(), 1);
     }
 
     #[test]

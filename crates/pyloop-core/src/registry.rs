@@ -31,7 +31,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -53,16 +53,39 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The fds Tokio woke since the last poll, and the park's waker.
+/// The fds Tokio woke since the last poll, the park's waker, and whether
+/// another thread asked the park to end.
 #[derive(Default)]
 struct Woken {
     fds: Mutex<Vec<RawFd>>,
     park: Mutex<Option<Waker>>,
+    requested: AtomicBool,
 }
 
 impl Woken {
     fn push(&self, fd: RawFd) {
         lock(&self.fds).push(fd);
+    }
+
+    fn wake_park(&self) {
+        let park = lock(&self.park).clone();
+        if let Some(park) = park {
+            park.wake();
+        }
+    }
+}
+
+/// Ends the registry's park from any thread: the flag is set before the
+/// park's waker is read, and `poll_events` stores that waker before
+/// `take_wake_request` reads the flag, so a wake is never lost (one that
+/// comes while nobody parks ends the next park at once).
+#[derive(Clone)]
+pub struct RemoteWaker(Arc<Woken>);
+
+impl RemoteWaker {
+    pub fn wake(&self) {
+        self.0.requested.store(true, Ordering::Release);
+        self.0.wake_park();
     }
 }
 
@@ -79,10 +102,7 @@ impl Wake for FdWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.push(self.fd);
-        let park = lock(&self.woken.park).clone();
-        if let Some(park) = park {
-            park.wake();
-        }
+        self.woken.wake_park();
     }
 }
 
@@ -313,24 +333,58 @@ impl IoRegistry {
     /// park, after this call), which makes the next readiness fresh.
     pub fn drained(&self, fd: RawFd, read: bool) {
         let mut inner = lock(&self.inner);
-        let Some(entry) = inner.watched.get_mut(&fd) else {
+        let Inner {
+            watched, recheck, ..
+        } = &mut *inner;
+        let Some(entry) = watched.get_mut(&fd) else {
             return;
         };
         let waker = entry.waker.clone();
         let mut cx = Context::from_waker(&waker);
-        let polled = if read {
-            entry.fd.poll_read_ready(&mut cx)
-        } else {
-            entry.fd.poll_write_ready(&mut cx)
+        let poll = |cx: &mut Context<'_>| {
+            if read {
+                entry.fd.poll_read_ready(cx)
+            } else {
+                entry.fd.poll_write_ready(cx)
+            }
         };
-        if let Poll::Ready(Ok(mut guard)) = polled {
-            guard.clear_ready();
-        }
+        let waiting = match poll(&mut cx) {
+            Poll::Ready(Ok(mut guard)) => {
+                guard.clear_ready();
+                // Polled again so Tokio holds the waker: Pending unless the
+                // driver turned in between (it does not outside the park).
+                poll(&mut cx).is_pending()
+            }
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+        };
         if read {
             entry.read_fresh = true;
         } else {
             entry.write_fresh = true;
         }
+        // No recheck needed when Tokio now holds this fd's waker and no other
+        // direction (or an error) was handed out: new data wakes it as any fd.
+        let other_settled = if read {
+            !entry.write || entry.write_fresh
+        } else {
+            !entry.read || entry.read_fresh
+        };
+        if waiting && other_settled && !entry.error_pending {
+            recheck.retain(|&queued| queued != fd);
+        }
+    }
+
+    /// A handle that ends the park from another thread.
+    #[must_use]
+    pub fn remote_waker(&self) -> RemoteWaker {
+        RemoteWaker(Arc::clone(&self.woken))
+    }
+
+    /// True (once) if `RemoteWaker::wake` was called since the last call.
+    /// Read after `poll_events`, which stores the park's waker.
+    pub fn take_wake_request(&self) -> bool {
+        self.woken.requested.swap(false, Ordering::AcqRel)
     }
 
     /// Deregisters everything (loop close).
@@ -360,6 +414,10 @@ impl IoRegistry {
         } = &mut *inner;
         // Swapped, not taken: both vectors keep their capacity.
         std::mem::swap(candidates, &mut *lock(&self.woken.fds));
+        if candidates.is_empty() && recheck.is_empty() {
+            // The usual first poll of a park: nothing can have news yet.
+            return Poll::Pending;
+        }
         candidates.append(recheck);
         candidates.sort_unstable();
         candidates.dedup();
@@ -370,13 +428,17 @@ impl IoRegistry {
             };
             let waker = entry.waker.clone();
             let mut fd_cx = Context::from_waker(&waker);
-            let errored = entry.error_ready(&mut fd_cx);
-            let readable = entry.read
-                && (errored
-                    || Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_fresh));
-            let writable = entry.write
-                && (errored
-                    || Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_fresh));
+            let mut readable =
+                entry.read && Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_fresh);
+            let mut writable = entry.write
+                && Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_fresh);
+            // An error makes every watched direction ready; asked only when
+            // one is not ready already (the error waiter keeps its waker).
+            if readable != entry.read || writable != entry.write {
+                let errored = entry.error_ready(&mut fd_cx);
+                readable |= entry.read && errored;
+                writable |= entry.write && errored;
+            }
             if readable || writable {
                 events.push(IoEvent {
                     fd,
