@@ -539,6 +539,39 @@ mod io_tests {
     }
 
     #[test]
+    fn a_writer_added_again_is_not_told_of_old_writability() {
+        // One registration covers both directions, so Tokio hears the
+        // socket turn writable while no writer watches; once the buffer is
+        // full again, a new writer must not get that stale readiness.
+        let r = Reactor::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fill = |a: &mut UnixStream| while a.write(&[0u8; 4096]).is_ok() {};
+        let drain = || (&b).read(&mut vec![0u8; 1 << 20]).unwrap();
+        let quiet = Some(Duration::from_millis(20));
+        r.watch(a.as_raw_fd(), true).unwrap();
+        fill(&mut a);
+        r.watch(a.as_raw_fd(), false).unwrap();
+        let mut events = Vec::new();
+        assert_eq!(r.park(quiet, &mut events).unwrap(), Park::TimedOut);
+        r.unwatch(a.as_raw_fd(), false).unwrap();
+        // Room comes while nobody watches for it; Tokio records the edge.
+        drain();
+        assert_eq!(r.park(quiet, &mut events).unwrap(), Park::TimedOut);
+        fill(&mut a);
+        r.watch(a.as_raw_fd(), false).unwrap();
+        assert_eq!(r.park(quiet, &mut events).unwrap(), Park::TimedOut);
+        assert!(events.is_empty());
+        // Room again: the writer hears it.
+        drain();
+        assert_eq!(
+            r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
+            Park::Io
+        );
+        assert!(events[0].writable);
+    }
+
+    #[test]
     fn unwatched_fd_reports_nothing() {
         let r = Reactor::new().unwrap();
         let (mut a, b) = UnixStream::pair().unwrap();

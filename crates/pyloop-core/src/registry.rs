@@ -15,8 +15,12 @@
 //! registered, and those handed out ready last time (the level-triggered
 //! recheck). Its cost follows the ready fds, not the watched ones.
 //!
-//! A registration is dropped (and the fd deregistered from epoll) the moment
-//! its last interest goes, before user code can close and reuse the fd number.
+//! A registration is made for both directions whichever is watched, so a
+//! writer that comes and goes (a transport's, with its buffer) flips a flag
+//! instead of re-registering; a direction's readiness is treated as stale
+//! once it was unwatched. The registration is dropped (and the fd
+//! deregistered from epoll) the moment its last interest goes, before user
+//! code can close and reuse the fd number.
 //!
 //! An error condition alone (`EPOLLERR` without `EPOLLIN`: the ICMP error a
 //! UDP socket gets after sending to a closed port) wakes no reader or writer
@@ -249,31 +253,34 @@ impl IoRegistry {
     pub fn watch(&self, fd: RawFd, read: bool) -> io::Result<()> {
         let mut inner = lock(&self.inner);
         let watched = &mut inner.watched;
-        let (old_read, old_write) = watched
-            .get(&fd)
-            .map_or((false, false), |w| (w.read, w.write));
-        let (new_read, new_write) = if read {
-            (true, old_write)
-        } else {
-            (old_read, true)
-        };
-        if (new_read, new_write) == (old_read, old_write) && watched.contains_key(&fd) {
+        if let Some(entry) = watched.get_mut(&fd) {
+            // Registered for both directions already: a flag, no system call.
+            let on = if read {
+                &mut entry.read
+            } else {
+                &mut entry.write
+            };
+            if !std::mem::replace(on, true) {
+                drop(inner);
+                // Polled once soon: hands Tokio the waker for this direction.
+                self.woken.push(fd);
+            }
             return Ok(());
         }
-        // Re-register with the combined interest: one registration per fd.
-        watched.remove(&fd);
-        self.recount(watched);
-        let interest = match (new_read, new_write) {
-            (true, true) => Interest::READABLE | Interest::WRITABLE,
-            (true, false) => Interest::READABLE,
-            _ => Interest::WRITABLE,
-        };
+        // One registration per fd, for both directions whatever is watched
+        // now: turning the other direction on or off later (a transport's
+        // writer comes and goes with its buffer) then costs no epoll_ctl.
         // SAFETY: the fd stays open while registered: `unwatch` deregisters it
         // before `remove_reader`/`remove_writer` return, and asyncio's
         // contract is that user code removes the callback before closing.
         let afd = Arc::new(
-            unsafe { AsyncFd::register_with_interest(Borrowed(fd), interest) }
-                .map_err(|e| e.into_parts().1)?,
+            unsafe {
+                AsyncFd::register_with_interest(
+                    Borrowed(fd),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+            }
+            .map_err(|e| e.into_parts().1)?,
         );
         let error = error_wait(&afd);
         let waker = Waker::from(Arc::new(FdWaker {
@@ -287,12 +294,13 @@ impl IoRegistry {
                 error,
                 error_pending: false,
                 waker,
-                read: new_read,
-                write: new_write,
-                // Nothing observed yet: Tokio starts with no readiness, so
-                // the first one it reports comes from a real edge.
-                read_fresh: true,
-                write_fresh: true,
+                read,
+                write: !read,
+                // Tokio starts with no readiness, so the first one it reports
+                // for the watched direction comes from a real edge; the other
+                // direction's may be old by the time it is watched.
+                read_fresh: read,
+                write_fresh: !read,
             },
         );
         self.recount(watched);
@@ -305,24 +313,25 @@ impl IoRegistry {
     /// Drops the read or write interest; deregisters the fd when none is left.
     pub fn unwatch(&self, fd: RawFd, read: bool) -> io::Result<()> {
         let mut inner = lock(&self.inner);
-        let watched = &mut inner.watched;
-        let Some(entry) = watched.get(&fd) else {
+        let Inner {
+            watched, recheck, ..
+        } = &mut *inner;
+        let Some(entry) = watched.get_mut(&fd) else {
             return Ok(());
         };
-        let (keep_read, keep_write) = if read {
-            (false, entry.write)
+        if read {
+            entry.read = false;
+            // Edges may come and go unseen while unwatched.
+            entry.read_fresh = false;
         } else {
-            (entry.read, false)
-        };
-        watched.remove(&fd);
+            entry.write = false;
+            entry.write_fresh = false;
+        }
+        if !entry.read && !entry.write {
+            watched.remove(&fd);
+            recheck.retain(|&queued| queued != fd);
+        }
         self.recount(watched);
-        drop(inner);
-        if keep_read {
-            self.watch(fd, true)?;
-        }
-        if keep_write {
-            self.watch(fd, false)?;
-        }
         Ok(())
     }
 
