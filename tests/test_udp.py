@@ -545,6 +545,41 @@ def test_an_exception_in_datagram_received_goes_to_the_handler(
     loop.run_until_complete(main())
 
 
+class _ClosesOnSecond(Datagrams):
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        super().datagram_received(data, addr)
+        if len(self.received) == 2:
+            self.transport.close()
+
+
+def test_a_queued_burst_arrives_whole_in_order_and_close_stops_it(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # 100 datagrams wait in the socket before the loop reads any: all are
+    # delivered in order (pyloop reads a batch per wake-up). A second
+    # endpoint closes itself on its second datagram: no third one reaches it.
+    async def main() -> None:
+        with udp_peer() as peer:
+            async with endpoint(loop, local_addr=("127.0.0.1", 0)) as (transport, protocol):
+                mine = transport.get_extra_info("sockname")
+                for i in range(100):
+                    peer.sendto(payload(i), mine)
+                got = await protocol.datagrams(100)
+                assert [data for data, _ in got] == [payload(i) for i in range(100)]
+            async with endpoint(loop, _ClosesOnSecond, local_addr=("127.0.0.1", 0)) as (
+                transport,
+                protocol,
+            ):
+                mine = transport.get_extra_info("sockname")
+                for i in range(5):
+                    peer.sendto(payload(i), mine)
+                assert await protocol.lost is None
+                assert [data for data, _ in protocol.received] == [payload(0), payload(1)]
+                assert protocol.calls() == ["made", "datagram", "lost"]
+
+    loop.run_until_complete(main())
+
+
 # -- create_datagram_endpoint's options ---------------------------------------------------
 
 

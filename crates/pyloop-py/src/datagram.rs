@@ -51,6 +51,8 @@ use crate::write_side::{escapes, FlowControl, CONNLOST_WRITES_WARN};
 
 /// asyncio's `max_size`: the most one receive asks the kernel for.
 const MAX_READ: usize = 256 * 1024;
+/// Datagrams one readiness delivers at most before other callbacks run.
+const DATAGRAMS_PER_WAKEUP: usize = 32;
 /// From 3.13 a queued datagram counts 8 bytes of header on top of its data
 /// in `get_write_buffer_size` (`_SelectorDatagramTransport._header_size`).
 const HEADER_SIZE_313: usize = 8;
@@ -232,18 +234,33 @@ impl DatagramTransport {
         }
     }
 
-    /// The reader registration fired: receive one datagram.
+    /// The reader registration fired: receive what is queued, a batch at
+    /// most (as libuv does), so a busy socket costs one wake-up per batch
+    /// and the last, failing receive tells the loop the socket ran dry.
     fn read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        for _ in 0..DATAGRAMS_PER_WAKEUP {
+            if !Self::read_one(slf)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives and delivers one datagram; true if another may follow now
+    /// (a native receive delivered one and the reader is still registered:
+    /// `close` with datagrams still to send stops reading at once).
+    fn read_one(slf: &Bound<'_, Self>) -> PyResult<bool> {
         let py = slf.py();
         let this = slf.get();
-        let (lost, sock) = this.with(py, |s| {
+        let (lost, reading, sock) = this.with(py, |s| {
             (
                 s.conn_lost > 0,
+                s.core.reading,
                 s.core.resource.as_ref().map(|p| p.clone_ref(py)),
             )
         })?;
-        let Some(sock) = sock.filter(|_| !lost) else {
-            return Ok(());
+        let Some(sock) = sock.filter(|_| !lost && reading) else {
+            return Ok(false);
         };
         let received = if this.native_recv {
             Self::receive(slf)?
@@ -259,14 +276,13 @@ impl DatagramTransport {
         };
         let (data, addr) = match received {
             Ok(pair) => pair,
-            Err(failure) => return Self::failed(slf, failure, FATAL_READ),
+            Err(failure) => return Self::failed(slf, failure, FATAL_READ).map(|()| false),
         };
         let Some(protocol) = this.protocol(py)? else {
-            return Ok(());
+            return Ok(false);
         };
-        protocol
-            .call_method1(intern!(py, "datagram_received"), (data, addr))
-            .map(drop)
+        protocol.call_method1(intern!(py, "datagram_received"), (data, addr))?;
+        Ok(this.native_recv)
     }
 
     /// `recvfrom(2)` and the sender's address, natively.
