@@ -40,7 +40,11 @@ pub(crate) enum Callback {
     /// A native `sock_recv`/`sock_sendall` waiting for its fd.
     Sock(Py<SockWait>),
     /// A native transport's reader (read=True) or writer (`io_ready.rs`).
-    Transport { transport: Py<PyAny>, read: bool },
+    Transport {
+        transport: Py<PyAny>,
+        read: bool,
+        on_ready: io_ready::OnReady,
+    },
 }
 
 impl Callback {
@@ -59,9 +63,14 @@ impl Callback {
                 future: future.clone_ref(py),
             },
             Self::Sock(wait) => Self::Sock(wait.clone_ref(py)),
-            Self::Transport { transport, read } => Self::Transport {
+            Self::Transport {
+                transport,
+                read,
+                on_ready,
+            } => Self::Transport {
                 transport: transport.clone_ref(py),
                 read: *read,
+                on_ready: *on_ready,
             },
         }
     }
@@ -84,7 +93,9 @@ impl Callback {
                 PyTuple::new(py, [future.bind(py)])?,
             ),
             Self::Sock(wait) => (wait.bind(py).clone().into_any(), PyTuple::empty(py)),
-            Self::Transport { transport, read } => {
+            Self::Transport {
+                transport, read, ..
+            } => {
                 let method = if *read { "_read_ready" } else { "_write_ready" };
                 (transport.bind(py).getattr(method)?, PyTuple::empty(py))
             }
@@ -297,9 +308,11 @@ impl Handle {
             Callback::Sock(wait) => wait.get().on_ready(this.owner.bind(py)),
             // Protocol code runs in the context the registration captured,
             // as asyncio's reader handles do.
-            Callback::Transport { transport, read } => call_in_context(py, &this.context, || {
-                io_ready::on_ready(transport.bind(py), *read)
-            }),
+            Callback::Transport {
+                transport,
+                read,
+                on_ready,
+            } => call_in_context(py, &this.context, || on_ready(transport.bind(py), *read)),
         };
         match outcome {
             Ok(()) => Ok(()),

@@ -5,50 +5,40 @@
 
 use std::os::fd::RawFd;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::datagram::DatagramTransport;
 use crate::handle::{Callback, Handle};
 use crate::loop_::Loop;
-use crate::pipe_transport::{ReadPipeTransport, WritePipeTransport};
-use crate::transport::SocketTransport;
 
 /// A native transport's reader (read=True) or writer callback.
 pub(crate) trait IoReady: pyo3::PyClass + pyo3::type_object::PyTypeInfo {
     fn on_ready(slf: &Bound<'_, Self>, read: bool) -> PyResult<()>;
 }
 
-fn run<T: IoReady>(target: &Bound<'_, PyAny>, read: bool) -> Option<PyResult<()>> {
-    target.downcast::<T>().ok().map(|t| T::on_ready(t, read))
-}
+/// How a registration reaches its transport's `on_ready`: chosen once, when
+/// the reader or writer is registered, so a readiness costs no type check.
+pub(crate) type OnReady = fn(&Bound<'_, PyAny>, bool) -> PyResult<()>;
 
-pub(crate) fn on_ready(target: &Bound<'_, PyAny>, read: bool) -> PyResult<()> {
-    // One line per native transport type.
-    run::<SocketTransport>(target, read)
-        .or_else(|| run::<ReadPipeTransport>(target, read))
-        .or_else(|| run::<WritePipeTransport>(target, read))
-        .or_else(|| run::<DatagramTransport>(target, read))
-        .unwrap_or_else(|| {
-            Err(PyTypeError::new_err(format!(
-                "pyloop: {} has no native I/O callbacks",
-                target.get_type().name()?
-            )))
-        })
+fn on_ready_of<T: IoReady>(target: &Bound<'_, PyAny>, read: bool) -> PyResult<()> {
+    // SAFETY: `watch` stores this function only next to an object of type T
+    // (or a Python subclass of it), and the handle never swaps the object.
+    let transport = unsafe { target.downcast_unchecked::<T>() };
+    T::on_ready(transport, read)
 }
 
 /// Makes `transport`'s reader (read=True) or writer the fd's registration.
-pub(crate) fn watch(
+pub(crate) fn watch<T: IoReady>(
     loop_: &Bound<'_, Loop>,
     fd: RawFd,
     read: bool,
-    transport: &Bound<'_, PyAny>,
+    transport: &Bound<'_, T>,
 ) -> PyResult<()> {
     let callback = Callback::Transport {
-        transport: transport.clone().unbind(),
+        transport: transport.clone().into_any().unbind(),
         read,
+        on_ready: on_ready_of::<T>,
     };
     let handle = Handle::with_callback(loop_.py(), callback, None, loop_.clone().unbind())?;
     Loop::register_io(loop_, fd, read, handle).map(drop)

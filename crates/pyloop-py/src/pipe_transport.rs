@@ -180,7 +180,7 @@ impl ReadPipeTransport {
             start
         })?;
         if start {
-            io_ready::watch(this.loop_.bind(py), this.fd, true, slf.as_any())?;
+            io_ready::watch(this.loop_.bind(py), this.fd, true, slf)?;
         }
         Ok(())
     }

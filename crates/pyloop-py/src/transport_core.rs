@@ -81,7 +81,9 @@ impl Core {
 }
 
 /// A native transport class: where its loop, fd and `Core` are.
-pub(crate) trait Native: pyo3::PyClass<Frozen = True> + Sync {
+pub(crate) trait Native:
+    pyo3::PyClass<Frozen = True> + Sync + crate::io_ready::IoReady
+{
     type State;
     fn loop_(&self) -> &Py<Loop>;
     fn fd(&self) -> RawFd;
@@ -165,7 +167,7 @@ pub(crate) trait Native: pyo3::PyClass<Frozen = True> + Sync {
 /// Registers `slf`'s reader (read=True) or writer with the loop.
 pub(crate) fn watch<T: Native>(slf: &Bound<'_, T>, read: bool) -> PyResult<()> {
     let this = slf.get();
-    io_ready::watch(this.loop_().bind(slf.py()), this.fd(), read, slf.as_any())?;
+    io_ready::watch(this.loop_().bind(slf.py()), this.fd(), read, slf)?;
     this.with_core(slf.py(), |c| *c.registered(read) = true)
 }
 
