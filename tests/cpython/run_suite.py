@@ -116,6 +116,12 @@ EXPECTED_PROBLEMS: dict[str, str] = {
     f"FAIL: {_SUBPROCESS}.SubprocessFastWatcherTests.{name}": "child watchers are not used"
     for name in _FAST_WATCHER_TESTS
 }
+# Of those, the ones whose outcome is a race (the watcher's waitpid(-1) and
+# pyloop's pidfd reap the same child; whoever is first decides): the gate
+# accepts them failing or passing. test_terminate passed in 1 of ~10 runs.
+RACY_PROBLEMS = frozenset(
+    f"FAIL: {_SUBPROCESS}.SubprocessFastWatcherTests.{name}" for name in _FAST_WATCHER_TESTS
+)
 EXPECTED_PROBLEMS[
     f"FAIL: {_SUBPROCESS}.GenericWatcherTests.test_create_subprocess_fails_with_inactive_watcher"
 ] = "child watchers are not used"

@@ -2,7 +2,8 @@
 
 run_suite.py (beside this file) prints the full report; this runs the same
 default modules through it and fails on any failing test other than the
-listed expected ones (and when one of those starts passing), and on a module
+listed expected ones (and when one of those starts passing, unless its outcome is
+a known race), and on a module
 that did not really run on pyloop (no pyloop loop built, or an asyncio loop
 built)."""
 
@@ -32,7 +33,9 @@ def test_cpython_module_passes_on_pyloop(module: str) -> None:
         if not _explained(module, p["test"], p["text"])
     }
     expected = {name for name in run_suite.EXPECTED_PROBLEMS if name.split(".")[2] == module}
-    assert problems == expected
+    racy = run_suite.RACY_PROBLEMS
+    assert problems - racy == expected - racy
+    assert problems <= expected
     assert result["run"] > 0
     if module in run_suite.MIXED_LOOP_MODULES:
         return  # they drive asyncio's virtual-time test loop by design
