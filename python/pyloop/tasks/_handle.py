@@ -53,12 +53,12 @@ class TaskHandle(Generic[T]):
         "_result",
         "_retries",
         "_runner",
+        "_seq",
         "_started",
         "_state",
         "_task",
         "_timed_out",
         "_timeout",
-        "_uid",
         "_waiters",
         "queued",
     )
@@ -67,8 +67,8 @@ class TaskHandle(Generic[T]):
         self,
         runner: TaskRunner,
         job: Job[T],
-        uid: str,
-        name: str,
+        seq: int,
+        name: str | None,
         priority: int,
         timeout: float | None,
         retries: int,
@@ -77,7 +77,7 @@ class TaskHandle(Generic[T]):
     ) -> None:
         self._runner = runner
         self._job = job
-        self._uid = uid
+        self._seq = seq  # the uid is spelled from it only when read: off the hot path
         self._name = name
         self._priority = priority
         self._timeout = timeout
@@ -104,11 +104,12 @@ class TaskHandle(Generic[T]):
     @property
     def uid(self) -> str:
         """Unique in this process, fixed at submission (``job-<n>``)."""
-        return self._uid
+        return f"job-{self._seq}"
 
     @property
     def name(self) -> str:
-        return self._name
+        """The name given to submit(), else the uid."""
+        return self._name if self._name is not None else f"job-{self._seq}"
 
     @property
     def job(self) -> Job[T]:
@@ -156,7 +157,7 @@ class TaskHandle(Generic[T]):
     def result(self) -> T:
         """The result; raises the job's error if it has one, InvalidStateError if not done."""
         if self._state is not State.DONE:
-            raise InvalidStateError(f"job {self._uid} is not done")
+            raise InvalidStateError(f"job {self.uid} is not done")
         if self._error is not None:
             raise self._error
         if self._outcome is Outcome.CANCELLED and self._result is _NO_RESULT:
@@ -167,7 +168,7 @@ class TaskHandle(Generic[T]):
         """The job's error (None if it has none); raises CancelledError for a
         cancelled job without a result, as asyncio.Future.exception() does."""
         if self._state is not State.DONE:
-            raise InvalidStateError(f"job {self._uid} is not done")
+            raise InvalidStateError(f"job {self.uid} is not done")
         if self._outcome is Outcome.CANCELLED and self._result is _NO_RESULT:
             raise asyncio.CancelledError()
         return self._error
@@ -222,8 +223,8 @@ class TaskHandle(Generic[T]):
         if error is None and self._outcome is Outcome.CANCELLED and self._result is _NO_RESULT:
             error = asyncio.CancelledError()
         return TaskRecord(
-            uid=self._uid,
-            name=self._name,
+            uid=self.uid,
+            name=self.name,
             state=self._state,
             outcome=self._outcome,
             priority=self._priority,
@@ -239,7 +240,7 @@ class TaskHandle(Generic[T]):
         state = self._state.name
         if self._outcome is not None:
             state += f"/{self._outcome.name}"
-        return f"<TaskHandle {self._uid} name={self._name!r} {state}>"
+        return f"<TaskHandle {self.uid} name={self.name!r} {state}>"
 
 
 class _NoResult:

@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import random as _random
 from collections.abc import Awaitable, Callable
-from types import CoroutineType, TracebackType
+from types import CoroutineType, FunctionType, TracebackType
 from typing import Any, TypeVar, overload
 
 from ._errors import QueueFull, RunnerClosedError
@@ -39,9 +39,13 @@ from ._stats import RunnerStats, SlidingWindow
 T = TypeVar("T")
 
 # Process-wide, so uids stay unique across runners (and readable in logs).
-_uids = itertools.count(1)
+_seqs = itertools.count(1)
 
 EventHook = Callable[[TaskEvent], None]
+
+_COMPLETED, _FAILED, _TIMEOUT, _CANCELLED = Outcome
+assert list(Outcome) == [_COMPLETED, _FAILED, _TIMEOUT, _CANCELLED]  # the counters' order
+_PENDING, _RUNNING, _DONE = State
 
 
 class TaskRunner:
@@ -104,6 +108,7 @@ class TaskRunner:
         self._name = name
         self._queue = JobQueue(max_queue)
         self._window = SlidingWindow(stats_window, stats_samples)
+        self._window_add = self._window.add
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: Callable[[], float] = clock if clock is not None else _no_clock
         self._since = 0.0
@@ -113,7 +118,9 @@ class TaskRunner:
         self._submitted = 0
         self._running = 0
         self._unfinished = 0
-        self._done = dict.fromkeys(Outcome, 0)
+        # Done counts by outcome, in Outcome's order; a list indexed through an
+        # identity chain, since Enum.__hash__ is a Python-level call on 3.11.
+        self._done = [0, 0, 0, 0]
         self._idle: list[asyncio.Future[None]] = []
 
     # --- lifecycle ----------------------------------------------------------
@@ -251,7 +258,9 @@ class TaskRunner:
         loop = self._loop
         if loop is None:
             raise RuntimeError("TaskRunner is not started (use 'async with' or start())")
-        if isinstance(job, Job):
+        if type(job) is FunctionType:
+            job = FunctionJob(job, args)  # the common case first: isinstance(Job) is an ABC check
+        elif isinstance(job, Job):
             if args:
                 raise TypeError("a Job takes no arguments; give them to its constructor")
             if job._handle is not None:
@@ -272,19 +281,21 @@ class TaskRunner:
         queue = self._queue
         if queue.full():
             await self._wait_for_room(policy if policy is not None else self._policy)
-        uid = f"job-{next(_uids)}"
         handle: TaskHandle[T] = TaskHandle(
             self,
             job,
-            uid,
-            name if name is not None else uid,
+            next(_seqs),
+            name,
             priority,
             timeout,
             retries,
             backoff if backoff is not None else self._backoff,
             self._clock(),
         )
-        job._handle = handle
+        if type(job) is not FunctionJob:
+            # A FunctionJob is private to its handle and needs no way back: no
+            # reference cycle, so 100k finished jobs are freed without the GC.
+            job._handle = handle
         self._submitted += 1
         self._unfinished += 1
         queue.put(handle, priority)
@@ -297,16 +308,27 @@ class TaskRunner:
         if policy.mode is _Mode.REJECT:
             raise QueueFull(f"{self._name} queue is full ({len(queue)} jobs)")
         loop = self._loop_or_raise()
+        if policy.timeout is None:
+            # The backpressure path of a busy runner: no timeout context here,
+            # since asyncio.timeout() costs more than the rest of submit.
+            while queue.full() and not self._closed:
+                await queue.wait_room(loop)
+        else:
+            await self._wait_for_room_within(policy.timeout)
+        if self._closed:
+            raise RunnerClosedError("TaskRunner is shut down")
+
+    async def _wait_for_room_within(self, timeout: float) -> None:
+        queue = self._queue
+        loop = self._loop_or_raise()
         try:
-            async with asyncio.timeout(policy.timeout):
+            async with asyncio.timeout(timeout):
                 while queue.full() and not self._closed:
                     await queue.wait_room(loop)
         except TimeoutError:
             raise QueueFull(
-                f"{self._name} queue stayed full for {policy.timeout} s ({len(queue)} jobs)"
+                f"{self._name} queue stayed full for {timeout} s ({len(queue)} jobs)"
             ) from None
-        if self._closed:
-            raise RunnerClosedError("TaskRunner is shut down")
 
     # --- observing ----------------------------------------------------------
 
@@ -317,7 +339,7 @@ class TaskRunner:
         return RunnerStats(
             queued=len(self._queue),
             running=self._running,
-            done=dict(self._done),
+            done=dict(zip(Outcome, self._done, strict=True)),
             submitted=self._submitted,
             throughput=throughput,
             latency_p50=p50,
@@ -340,6 +362,7 @@ class TaskRunner:
         queue = self._queue
         loop = self._loop_or_raise()
         current = self._current
+        clock = self._clock
         while True:
             handle = queue.pop()
             if handle is None:
@@ -348,25 +371,49 @@ class TaskRunner:
                 await queue.wait_item(loop)
                 continue
             current[index] = handle
+            handle._state = _RUNNING
+            handle._phase = PHASE_RUN
+            handle._started = clock()
+            self._running += 1
             try:
-                await self._execute(handle, loop)
+                if handle._timeout is None and self._on_event is None:
+                    # The common case, inline (no coroutine of its own): a first
+                    # attempt with no timer and no events. Anything but a
+                    # result goes to _execute, which re-reads the ended attempt.
+                    handle._attempts = 1
+                    task = loop.create_task(handle._job._start())
+                    handle._task = task
+                    try:
+                        result = await task
+                    except BaseException:
+                        await self._execute(handle, loop, task)
+                    else:
+                        self._finish(handle, _COMPLETED, result, None)
+                else:
+                    await self._execute(handle, loop, None)
             finally:
                 current[index] = None
 
-    async def _execute(self, handle: TaskHandle[Any], loop: asyncio.AbstractEventLoop) -> None:
-        handle._state = State.RUNNING
-        handle._phase = PHASE_RUN
-        handle._started = self._clock()
-        self._running += 1
+    async def _execute(
+        self,
+        handle: TaskHandle[Any],
+        loop: asyncio.AbstractEventLoop,
+        ended: asyncio.Future[Any] | None,
+    ) -> None:
+        """Run the attempts of a started job; ``ended`` is a first attempt that
+        already ended (the worker's inline path), read again here."""
         job = handle._job
         timeout = handle._timeout
         while True:
-            handle._attempts += 1
-            if self._on_event is not None:
-                self._emit(EventKind.STARTED, handle)
-            task = loop.create_task(job._start())
-            handle._task = task
-            timer = None if timeout is None else loop.call_later(timeout, _expire, handle, task)
+            if ended is None:
+                handle._attempts += 1
+                if self._on_event is not None:
+                    self._emit(EventKind.STARTED, handle)
+                task = loop.create_task(job._start())
+                handle._task = task
+                timer = None if timeout is None else loop.call_later(timeout, _expire, handle, task)
+            else:
+                task, ended, timer = ended, None, None
             try:
                 result = await task
             except asyncio.CancelledError:
@@ -378,23 +425,27 @@ class TaskRunner:
             except Exception as exc:
                 if timer is not None:
                     timer.cancel()
-                if handle._attempts > handle._retries or handle._cancel_requested:
-                    self._finish(handle, Outcome.FAILED, None, exc)
-                    return
-                if not await self._pause_before_retry(handle, exc):
+                if not await self._after_failure(handle, exc):
                     return
                 continue
             except BaseException as exc:  # SystemExit and the like: recorded, never retried
                 if timer is not None:
                     timer.cancel()
-                self._finish(handle, Outcome.FAILED, None, exc)
+                self._finish(handle, _FAILED, None, exc)
                 return
             if timer is not None:
                 timer.cancel()
             # A cancel() that came after the job's last step does not undo its
             # result, as with an asyncio Task whose coroutine already returned.
-            self._finish(handle, Outcome.COMPLETED, result, None)
+            self._finish(handle, _COMPLETED, result, None)
             return
+
+    async def _after_failure(self, handle: TaskHandle[Any], error: Exception) -> bool:
+        """An attempt raised: True to run another attempt, else the job is done."""
+        if handle._attempts > handle._retries or handle._cancel_requested:
+            self._finish(handle, _FAILED, None, error)
+            return False
+        return await self._pause_before_retry(handle, error)
 
     async def _pause_before_retry(self, handle: TaskHandle[Any], error: Exception) -> bool:
         """Backoff between attempts; False if the job was cancelled meanwhile (then done)."""
@@ -436,7 +487,7 @@ class TaskRunner:
         if final is not _UNSET:
             self._finish(handle, outcome, final, None)
         elif outcome is Outcome.TIMEOUT:
-            error = TimeoutError(f"job {handle._uid} timed out after {handle._timeout} s")
+            error = TimeoutError(f"job {handle.uid} timed out after {handle._timeout} s")
             self._finish(handle, outcome, None, error)
         else:
             self._finish(handle, outcome, _NO_RESULT, None)
@@ -475,7 +526,7 @@ class TaskRunner:
         if worker is not None and worker.cancelling():
             if handle._task is not None and not handle._task.done():
                 handle._task.cancel()
-            if handle._state is not State.DONE:
+            if handle._state is not _DONE:
                 self._finish(handle, Outcome.CANCELLED, _NO_RESULT, None)
             raise asyncio.CancelledError()
 
@@ -483,9 +534,9 @@ class TaskRunner:
 
     def _cancel(self, handle: TaskHandle[Any], force: bool) -> bool:
         state = handle._state
-        if state is State.DONE:
+        if state is _DONE:
             return False
-        if state is State.PENDING:
+        if state is _PENDING:
             self._queue.discard(handle)
             self._finish(handle, Outcome.CANCELLED, _NO_RESULT, None)
             return True
@@ -514,9 +565,9 @@ class TaskRunner:
     def _finish(
         self, handle: TaskHandle[Any], outcome: Outcome, result: Any, error: BaseException | None
     ) -> None:
-        if handle._state is State.RUNNING:
+        if handle._state is _RUNNING:
             self._running -= 1
-        handle._state = State.DONE
+        handle._state = _DONE
         handle._phase = PHASE_DONE
         handle._outcome = outcome
         handle._result = result
@@ -524,8 +575,16 @@ class TaskRunner:
         handle._task = None
         now = self._clock()
         handle._finished = now
-        self._done[outcome] += 1
-        self._window.add(now, now - handle._created)
+        done = self._done
+        if outcome is _COMPLETED:
+            done[0] += 1
+        elif outcome is _FAILED:
+            done[1] += 1
+        elif outcome is _TIMEOUT:
+            done[2] += 1
+        else:
+            done[3] += 1
+        self._window_add((now, now - handle._created))
         waiters = handle._waiters
         if waiters:
             handle._waiters = None
@@ -548,7 +607,7 @@ class TaskRunner:
         if hook is None:
             return
         event = TaskEvent(
-            kind, handle._uid, handle._name, self._clock(), handle._attempts, handle, **extra
+            kind, handle.uid, handle.name, self._clock(), handle._attempts, handle, **extra
         )
         try:
             hook(event)

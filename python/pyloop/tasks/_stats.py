@@ -68,8 +68,9 @@ class SlidingWindow:
         self.window = window
         self._samples: deque[tuple[float, float]] = deque(maxlen=max_samples)
 
-    def add(self, now: float, latency: float) -> None:
-        self._samples.append((now, latency))
+    def add(self, sample: tuple[float, float]) -> None:
+        """Record one finished job: (finish time, latency)."""
+        self._samples.append(sample)
 
     def figures(
         self, now: float, since: float
