@@ -363,3 +363,31 @@ def test_waiting_submitter_gets_closed_error_at_shutdown(loop: asyncio.AbstractE
         assert (stats.submitted, stats.finished, stats.queued) == (2, 2, 0)
 
     run(loop, main())
+
+
+class _Entry:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.queued = True
+
+
+def test_job_queue_levels_fifo_discard_and_room() -> None:
+    """The queue structure alone (no loop): priority levels come and go, FIFO
+    holds within a level, and a discarded entry frees its room at once."""
+    from pyloop.tasks._queue import JobQueue
+
+    queue = JobQueue(maxsize=4)
+    entries = {name: _Entry(name) for name in ("a", "b", "c", "d", "e")}
+    for name, priority in [("a", 0), ("b", 7), ("c", 0), ("d", 7)]:
+        queue.put(entries[name], priority)
+    assert queue.full() and len(queue) == 4
+    queue.discard(entries["b"])
+    assert not queue.full() and len(queue) == 3 and not entries["b"].queued
+    queue.put(entries["e"], -3)
+    popped = [queue.pop().name for _ in range(4)]
+    assert popped == ["d", "a", "c", "e"]
+    assert queue.pop() is None and len(queue) == 0
+    assert not any(entry.queued for entry in entries.values())
+    again = _Entry("again")
+    queue.put(again, 7)  # a level used again after it emptied
+    assert queue.pop() is again
