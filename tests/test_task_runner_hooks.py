@@ -280,3 +280,72 @@ def test_cancel_done_handle_returns_false(loop: asyncio.AbstractEventLoop) -> No
             assert handle.outcome is Outcome.COMPLETED
 
     run(loop, main())
+
+
+def test_jobs_that_cannot_start_fail_without_killing_a_worker(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    async def takes_one(x: int) -> int:
+        return x
+
+    def not_async() -> int:
+        return 5
+
+    class SyncRun(Job[int]):
+        def run(self) -> int:  # type: ignore[override]
+            return 1
+
+    async def main() -> None:
+        async with TaskRunner(workers=1) as runner:
+            wrong_args = await runner.submit(takes_one, 1, 2)
+            plain = await runner.submit(not_async)  # type: ignore[arg-type]
+            sync_job = await runner.submit(SyncRun())
+            timed = await runner.submit(takes_one, timeout=5.0)
+            after = await runner.submit(takes_one, 7)
+            assert await after == 7  # the one worker survived all of them
+        for handle in (wrong_args, plain, sync_job, timed):
+            assert handle.outcome is Outcome.FAILED
+            assert isinstance(handle.exception(), TypeError)
+
+    run(loop, main())
+
+
+def test_broken_hooks_and_backoff_sleep_are_reported(loop: asyncio.AbstractEventLoop) -> None:
+    async def broken_sleep(delay: float) -> None:
+        raise RuntimeError("no sleep today")
+
+    calls = 0
+
+    async def fails_once() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("first")
+        return "second"
+
+    class SyncHook(GateJob):
+        def on_cancel(self) -> None:  # type: ignore[override]
+            self.hooks.append("sync on_cancel")
+
+    async def main() -> None:
+        async with TaskRunner(sleep=broken_sleep) as runner:
+            assert await (await runner.submit(fails_once, retries=1)) == "second"
+            job = SyncHook()
+            handle = await runner.submit(job)
+            await job.entered.wait()
+            handle.cancel()
+            await handle.wait()
+            assert handle.outcome is Outcome.CANCELLED and job.hooks == ["sync on_cancel"]
+
+    with reports(loop) as seen:
+        run(loop, main())
+    assert [type(c["exception"]) for c in seen] == [RuntimeError, TypeError]
+    assert "backoff sleep of" in seen[0]["message"] and "on_cancel hook of" in seen[1]["message"]
+
+
+def test_backoff_caps_huge_retry_counts() -> None:
+    import random
+
+    from pyloop.tasks import Backoff
+
+    assert Backoff(base=1.0, factor=10.0, max_delay=9.0, jitter=0).delay(5000, random.Random()) == 9

@@ -60,6 +60,12 @@ def test_failed_job_keeps_its_error(loop: asyncio.AbstractEventLoop) -> None:
             with pytest.raises(ValueError, match="bad input"):
                 await handle
             assert handle.attempts == 1
+            depths = []
+            for _ in range(3):
+                with pytest.raises(ValueError) as info:
+                    handle.result()
+                depths.append(len(info.traceback))
+            assert depths[0] == depths[1] == depths[2]  # reading does not grow the traceback
 
     run(loop, main())
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._errors import InvalidStateError
@@ -43,6 +44,7 @@ class TaskHandle(Generic[T]):
         "_cancel_requested",
         "_created",
         "_error",
+        "_error_tb",
         "_finished",
         "_force",
         "_job",
@@ -90,6 +92,7 @@ class TaskHandle(Generic[T]):
         self._outcome: Outcome | None = None
         self._result: Any = None
         self._error: BaseException | None = None
+        self._error_tb: TracebackType | None = None
         self._attempts = 0
         self._phase = PHASE_QUEUED
         self._task: asyncio.Future[Any] | None = None
@@ -159,7 +162,8 @@ class TaskHandle(Generic[T]):
         if self._state is not State.DONE:
             raise InvalidStateError(f"job {self.uid} is not done")
         if self._error is not None:
-            raise self._error
+            # The traceback as the job left it, not one that grows on every read.
+            raise self._error.with_traceback(self._error_tb)
         if self._outcome is Outcome.CANCELLED and self._result is _NO_RESULT:
             raise asyncio.CancelledError()
         return self._result  # type: ignore[no-any-return]

@@ -62,8 +62,14 @@ class Job(abc.ABC, Generic[T]):
         return 0 if self._handle is None else self._handle.attempts
 
     def _start(self) -> Coroutine[Any, Any, T]:
-        """The coroutine one attempt runs (a subclass hook for FunctionJob)."""
-        return self.run()  # type: ignore[return-value]
+        """The coroutine one attempt runs. Never raises: a run() that fails to
+        start, or returns something other than a coroutine, fails inside the
+        attempt's task, where the runner records it like any other failure."""
+        try:
+            started = self.run()
+        except Exception as exc:
+            return _raise(exc)
+        return started if type(started) is CoroutineType else _await(started)
 
     def _has_hook(self, name: str) -> bool:
         """Did the subclass override this hook? (No task is spent on a no-op.)"""
@@ -83,7 +89,10 @@ class FunctionJob(Job[T]):
 
     def _start(self) -> Coroutine[Any, Any, T]:
         # The function's own coroutine, without run()'s extra frame: the hot path.
-        awaitable = self.func(*self.args)
+        try:
+            awaitable = self.func(*self.args)
+        except Exception as exc:  # a wrong argument count, say: the attempt fails
+            return _raise(exc)
         if type(awaitable) is CoroutineType:
             return awaitable
         return _await(awaitable)  # a future or other awaitable: a task needs a coroutine
@@ -93,4 +102,8 @@ class FunctionJob(Job[T]):
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+    return await awaitable  # TypeError here, in the attempt, if it is not awaitable
+
+
+async def _raise(exc: Exception) -> Any:
+    raise exc

@@ -78,7 +78,10 @@ class Backoff:
 
     def delay(self, retry: int, rng: random.Random) -> float:
         """Seconds to pause before retry number ``retry`` (1-based)."""
-        raw = min(self.max_delay, self.base * self.factor ** (retry - 1))
+        try:
+            raw = min(self.max_delay, self.base * self.factor ** (retry - 1))
+        except OverflowError:  # thousands of retries: the cap has long been reached
+            raw = self.max_delay
         if self.jitter:
             raw *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
         return max(0.0, raw)

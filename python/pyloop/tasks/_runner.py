@@ -460,6 +460,9 @@ class TaskRunner:
             await task
         except asyncio.CancelledError:
             self._check_worker_cancelled(handle)
+        except Exception as exc:
+            # The injected sleep failed: say so, and retry without the pause.
+            self._report(f"backoff sleep of {handle!r} failed", exc, handle)
         if handle._cancel_requested:
             await self._settle_interrupted(handle)
             return False
@@ -494,7 +497,7 @@ class TaskRunner:
 
     async def _run_hook(self, handle: TaskHandle[Any], hook: str) -> None:
         loop = self._loop_or_raise()
-        task = loop.create_task(getattr(handle._job, hook)())
+        task = loop.create_task(_call(getattr(handle._job, hook)))
         handle._task = task
         handle._phase = PHASE_HOOK
         overran: list[bool] = []
@@ -572,6 +575,7 @@ class TaskRunner:
         handle._outcome = outcome
         handle._result = result
         handle._error = error
+        handle._error_tb = None if error is None else error.__traceback__
         handle._task = None
         now = self._clock()
         handle._finished = now
@@ -641,6 +645,12 @@ def _expire(handle: TaskHandle[Any], task: asyncio.Future[Any]) -> None:
 
 async def _pause(sleep: Callable[[float], Awaitable[Any]], delay: float) -> None:
     await sleep(delay)
+
+
+async def _call(hook: Callable[[], Awaitable[None]]) -> None:
+    """A hook inside a coroutine of ours, so a hook that is not ``async def``
+    fails in its task (and is reported) instead of in the worker."""
+    await hook()
 
 
 def _no_clock() -> float:
