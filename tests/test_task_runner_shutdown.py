@@ -155,6 +155,8 @@ def test_shutdown_from_inside_a_job_is_refused(loop: asyncio.AbstractEventLoop) 
             await handle.wait()
             with pytest.raises(RuntimeError, match="would wait forever"):
                 handle.result()
+            assert not runner.closed  # refused before it changed anything
+            assert await (await runner.submit(asyncio.sleep, 0, "still open")) == "still open"
 
     run(loop, main())
 

@@ -168,20 +168,22 @@ class TaskRunner:
         ``on_cancel`` hooks run). Submitters waiting for room get
         ``RunnerClosedError``. Safe to call again, also to escalate a drain.
         """
+        if self._loop is not None and self._inside_job():
+            raise RuntimeError(
+                "shutdown() from inside one of this runner's jobs would wait forever"
+            )
         self._closed = True
         self._queue.close()
         if self._loop is None:
             return
-        if self._inside_job():
-            raise RuntimeError(
-                "shutdown() from inside one of this runner's jobs would wait forever"
-            )
         if not drain:
             self._cancel_everything()
         pending = [w for w in self._workers if not w.done()]
         if pending:
             await asyncio.wait(pending)
-        for worker in self._workers:
+        # Whichever call gets here first checks the workers, so nothing is reported twice.
+        workers, self._workers = self._workers, []
+        for worker in workers:
             # A worker only ends abnormally if something outside cancelled it
             # (or a bug): say so, and retrieve the exception so none is lost.
             if not worker.cancelled() and (error := worker.exception()) is not None:
