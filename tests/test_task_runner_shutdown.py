@@ -176,3 +176,55 @@ def test_submit_after_shutdown_and_start_twice(loop: asyncio.AbstractEventLoop) 
             runner.start()
 
     run(loop, main())
+
+
+def test_worker_cancelled_just_after_an_attempt_succeeded(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """The worker's cancellation arrives after the attempt ended but before the
+    worker resumed: the job keeps its result and the worker still stops (a
+    worker that swallowed it would hang asyncio.run's final clean-up)."""
+
+    async def main() -> None:
+        runner = TaskRunner(workers=1, name="solo")
+        runner.start()
+        workers = [t for t in asyncio.all_tasks() if t.get_name() == "solo-worker-0"]
+        assert len(workers) == 1
+
+        async def cancels_its_worker() -> str:
+            # Runs before the worker's wake-up, which this return schedules.
+            asyncio.get_running_loop().call_soon(workers[0].cancel)
+            return "kept"
+
+        handle = await runner.submit(cancels_its_worker)
+        await handle.wait()
+        await runner.shutdown()
+        assert handle.result() == "kept"
+        assert workers[0].cancelled()
+
+    run(loop, main())
+
+
+def test_retry_after_the_inline_first_attempt_then_success(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    calls = 0
+
+    async def no_sleep(delay: float) -> None:
+        pass
+
+    async def second_time() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("first")
+        return calls
+
+    async def main() -> None:
+        async with TaskRunner(workers=1, sleep=no_sleep) as runner:
+            handle = await runner.submit(second_time, retries=1)
+            assert await handle == 2
+            follow_up = await runner.submit(second_time)
+            assert await follow_up == 3  # the worker carried on
+
+    run(loop, main())

@@ -407,6 +407,7 @@ class TaskRunner:
         job = handle._job
         timeout = handle._timeout
         while True:
+            rereading = ended is not None
             if ended is None:
                 handle._attempts += 1
                 if self._on_event is not None:
@@ -440,6 +441,11 @@ class TaskRunner:
             # A cancel() that came after the job's last step does not undo its
             # result, as with an asyncio Task whose coroutine already returned.
             self._finish(handle, _COMPLETED, result, None)
+            if rereading:
+                # The worker came here on an exception, yet the attempt had
+                # succeeded: what reached the worker was its own cancellation
+                # (cancelled after the attempt ended). Keep the result, then stop.
+                raise asyncio.CancelledError()
             return
 
     async def _after_failure(self, handle: TaskHandle[Any], error: Exception) -> bool:
