@@ -181,6 +181,39 @@ def test_another_loop_running_in_this_thread(loop_factory: LoopFactory) -> None:
         inner.close()
 
 
+def test_a_loop_made_used_and_dropped_inside_a_callback(loop_factory: LoopFactory) -> None:
+    # pyloop runs callbacks inside its Tokio runtime; another loop built,
+    # watching an fd, closed and freed there must not upset either runtime.
+    import gc
+    import socket
+
+    outer = loop_factory()
+    seen: list[str] = []
+
+    def build_and_drop() -> None:
+        inner = loop_factory()
+        a, b = socket.socketpair()
+        try:
+            inner.add_reader(a.fileno(), lambda: None)
+            assert inner.remove_reader(a.fileno())
+            inner.close()
+        finally:
+            a.close()
+            b.close()
+        del inner
+        gc.collect()
+        seen.append("dropped")
+        outer.stop()
+
+    try:
+        outer.call_soon(build_and_drop)
+        outer.run_forever()
+        assert seen == ["dropped"]
+        assert outer.run_until_complete(_answer()) == 42
+    finally:
+        outer.close()
+
+
 def test_a_loop_of_the_other_kind_also_counts(loop_factory: LoopFactory) -> None:
     # The running-loop registry is asyncio's, shared by every loop type.
     mine, stock = loop_factory(), asyncio.new_event_loop()

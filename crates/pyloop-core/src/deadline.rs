@@ -21,6 +21,7 @@ mod linux {
     use std::time::Duration;
 
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::task::{ready, Context, Poll};
 
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
@@ -68,14 +69,16 @@ mod linux {
         }
 
         /// Arms the timer for `when` on the monotonic clock (unless it is
-        /// armed for it already) and waits until it expires.
-        pub async fn sleep_until(&self, when: f64) -> io::Result<()> {
+        /// armed for it already); Ready once it expired.
+        pub fn poll_until(&self, cx: &mut Context<'_>, when: f64) -> Poll<io::Result<()>> {
             if self.armed.load(Ordering::Relaxed) != when.to_bits() {
-                self.arm(when)?;
+                if let Err(err) = self.arm(when) {
+                    return Poll::Ready(Err(err));
+                }
             }
-            let expired = self.wait_expired().await;
+            let expired = ready!(self.poll_expired(cx));
             self.armed.store(0, Ordering::Relaxed);
-            expired
+            Poll::Ready(expired)
         }
 
         /// Sets the absolute expiration (resetting any not yet read).
@@ -113,9 +116,9 @@ mod linux {
             Ok(())
         }
 
-        async fn wait_expired(&self) -> io::Result<()> {
+        fn poll_expired(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             loop {
-                let mut guard = self.fd.readable().await?;
+                let mut guard = ready!(self.fd.poll_read_ready(cx))?;
                 let read = guard.try_io(|fd| {
                     let mut ticks = [0u8; 8];
                     // SAFETY: reading 8 bytes into an 8-byte buffer.
@@ -127,7 +130,7 @@ mod linux {
                     }
                 });
                 match read {
-                    Ok(result) => return result,
+                    Ok(result) => return Poll::Ready(result),
                     // Stale readiness from an earlier arming: keep waiting.
                     Err(_would_block) => {}
                 }
@@ -138,21 +141,40 @@ mod linux {
 
 #[cfg(not(target_os = "linux"))]
 mod portable {
+    use std::future::Future;
     use std::io;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
     use std::time::Duration;
 
-    pub struct DeadlineTimer;
+    /// Tokio's sleep, kept while the loop waits for the same deadline.
+    #[derive(Default)]
+    pub struct DeadlineTimer(Mutex<Option<(f64, Pin<Box<tokio::time::Sleep>>)>>);
 
     impl DeadlineTimer {
         pub fn new() -> io::Result<Self> {
-            Ok(Self)
+            Ok(Self::default())
         }
 
-        pub async fn sleep_until(&self, when: f64) -> io::Result<()> {
-            let after =
-                Duration::try_from_secs_f64(when - crate::monotonic()).unwrap_or(Duration::ZERO);
-            tokio::time::sleep(after).await;
-            Ok(())
+        pub fn poll_until(&self, cx: &mut Context<'_>, when: f64) -> Poll<io::Result<()>> {
+            let mut slot = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.as_ref().is_none_or(|(armed, _)| *armed != when) {
+                let after = Duration::try_from_secs_f64(when - crate::monotonic())
+                    .unwrap_or(Duration::ZERO);
+                *slot = Some((when, Box::pin(tokio::time::sleep(after))));
+            }
+            let Some((_, sleep)) = slot.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *slot = None;
+            Poll::Ready(Ok(()))
         }
     }
 }

@@ -35,6 +35,30 @@ pub enum Park {
     Io,
 }
 
+/// What the loop asks of `Reactor::drive` after a step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Next<R> {
+    /// Step again at once, without looking at I/O.
+    Again,
+    /// Collect fd readiness without waiting, then step.
+    PollIo,
+    /// Wait for an fd, a wake-up, a signal or the deadline (a time of the
+    /// monotonic clock; None: none), then step.
+    Wait(Option<f64>),
+    /// Leave `drive` with this.
+    Done(R),
+}
+
+/// What `drive` waits for between two steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Waiting {
+    /// A zero-timeout driver turn, not yet asked for.
+    Turn,
+    /// The turn was asked for: whatever it found ends the wait.
+    Turned,
+    Until(Option<f64>),
+}
+
 /// Wakes a parked reactor from any thread. A wake while nobody parks is
 /// kept and ends the next park at once, so one that races with the loop
 /// going to sleep is never lost.
@@ -137,38 +161,96 @@ impl Reactor {
         !self.registry.is_empty()
     }
 
-    /// The ready watched fds, as a future. Outside Tokio's cooperative
-    /// budget: one poll may look at hundreds of fds, and with the budget
-    /// spent half-way the rest were answered Pending and never looked at
-    /// again (500 echo pairs hung; tests/test_sock_stress.py).
-    fn ready_fds<'a>(
-        &'a self,
-        events: &'a mut Vec<IoEvent>,
-    ) -> impl std::future::Future<Output = ()> + 'a {
-        tokio::task::unconstrained(std::future::poll_fn(move |cx| {
-            self.registry.poll_events(cx, events)
-        }))
+    /// Runs the loop inside one `block_on`: `step` is called, says what to
+    /// wait for (`Next`), and is called again when that came, with the
+    /// ready fds in `events` and why the wait ended. Waiting is returning
+    /// Pending to Tokio's scheduler, which blocks in epoll until a waker
+    /// fires; entering the runtime once per run, not once per wait, is what
+    /// makes a wait cheap (it was ~40 % of a small echo round trip).
+    ///
+    /// `step` runs inside the runtime's context: what it calls must not
+    /// `block_on` a pyloop runtime (the loop refuses to run inside another
+    /// running loop) or drop one the blocking way (`Drop` below does not).
+    /// The caller releases the GIL around `drive`; `step` takes it back.
+    /// The poll is outside Tokio's cooperative budget: one registry poll may
+    /// look at hundreds of fds, and with the budget spent half-way the rest
+    /// were answered Pending and never looked at again (500 echo pairs hung;
+    /// tests/test_sock_stress.py).
+    pub fn drive<R>(
+        &self,
+        events: &mut Vec<IoEvent>,
+        mut step: impl FnMut(&mut Vec<IoEvent>, Option<Park>) -> Next<R>,
+    ) -> Result<R, CoreError> {
+        self.check_owner()?;
+        let mut waiting: Option<Waiting> = None;
+        let mut woke: Option<Park> = None;
+        let done = self
+            .runtime
+            .block_on(tokio::task::unconstrained(std::future::poll_fn(
+                |cx| loop {
+                    if let Some(wait) = waiting {
+                        // The registry poll comes first: it stores the waker
+                        // the wake request and the fds need.
+                        let io = self.registry.poll_events(cx, events);
+                        let ended = if self.registry.take_wake_request() {
+                            Some(Park::Woken)
+                        } else if io.is_ready() {
+                            Some(Park::Io)
+                        } else {
+                            match wait {
+                                // The zero-timeout driver turn has been made.
+                                Waiting::Turned => Some(Park::TimedOut),
+                                Waiting::Turn => None,
+                                Waiting::Until(None) => None,
+                                // An error arming the timer ends the wait: the
+                                // step recomputes it, so nothing is lost.
+                                Waiting::Until(Some(t)) => self
+                                    .deadline
+                                    .poll_until(cx, t)
+                                    .is_ready()
+                                    .then_some(Park::TimedOut),
+                            }
+                        };
+                        let Some(ended) = ended else {
+                            if wait == Waiting::Turn {
+                                // Deferred: the scheduler turns the I/O driver
+                                // with a zero timeout, then polls us again.
+                                let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                                waiting = Some(Waiting::Turned);
+                            }
+                            return Poll::Pending;
+                        };
+                        waiting = None;
+                        woke = Some(self.settle_signal(ended, events));
+                    }
+                    match step(events, woke.take()) {
+                        Next::Done(out) => return Poll::Ready(out),
+                        Next::Again => {}
+                        Next::PollIo => waiting = Some(Waiting::Turn),
+                        Next::Wait(deadline) => {
+                            let latest = crate::monotonic() + MAX_PARK.as_secs_f64();
+                            waiting = Some(Waiting::Until(deadline.map(|t| t.min(latest))));
+                        }
+                    }
+                },
+            )));
+        Ok(done)
     }
 
     /// Collects fd readiness without blocking: one zero-timeout turn of the
-    /// I/O driver (used when callbacks are ready and the loop must not wait).
+    /// I/O driver.
     pub fn poll_io(&self, events: &mut Vec<IoEvent>) -> Result<(), CoreError> {
-        self.check_owner()?;
         if self.registry.is_empty() {
             return Ok(());
         }
-        self.runtime.block_on(async {
-            let io = self.ready_fds(events);
-            tokio::select! {
-                biased;
-                () = io => {},
-                // yield_now defers to the scheduler, which then turns the I/O
-                // driver with a zero timeout before polling us again.
-                () = tokio::task::yield_now() => {},
+        let mut asked = false;
+        self.drive(events, |_, _| {
+            if std::mem::replace(&mut asked, true) {
+                Next::Done(())
+            } else {
+                Next::PollIo
             }
-        });
-        self.take_signal_event(events);
-        Ok(())
+        })
     }
 
     /// Blocks until woken, signalled, a watched fd is ready, or `timeout`
@@ -183,50 +265,31 @@ impl Reactor {
     }
 
     /// `park` with the deadline as a time of the monotonic clock (None: no
-    /// deadline). The loop passes its next timer's own deadline, which stays
-    /// the same over many iterations, so the timer is armed once for it.
+    /// deadline): one wait of `drive`.
     pub fn park_until(
         &self,
         deadline: Option<f64>,
         events: &mut Vec<IoEvent>,
     ) -> Result<Park, CoreError> {
-        self.check_owner()?;
-        let latest = crate::monotonic() + MAX_PARK.as_secs_f64();
-        let timeout = deadline.map(|when| when.min(latest));
-        // One future polls everything: a `select!` over a `Notify`, the fds
-        // and the timer cost twice the instructions per park.
-        let woke = self.runtime.block_on(async {
-            let mut sleep = std::pin::pin!(async {
-                match timeout {
-                    // An error arming the timer ends the wait: the caller
-                    // recomputes its timeout, so nothing is lost.
-                    Some(t) => drop(self.deadline.sleep_until(t).await),
-                    None => std::future::pending().await,
-                }
-            });
-            tokio::task::unconstrained(std::future::poll_fn(|cx| {
-                // First: it stores the park's waker the wake request needs.
-                let io = self.registry.poll_events(cx, events);
-                if self.registry.take_wake_request() {
-                    Poll::Ready(Park::Woken)
-                } else if io.is_ready() {
-                    Poll::Ready(Park::Io)
-                } else if sleep.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(Park::TimedOut)
-                } else {
-                    Poll::Pending
-                }
-            }))
-            .await
-        });
+        self.drive(events, |_, woke| match woke {
+            None => Next::Wait(deadline),
+            Some(woke) => Next::Done(woke),
+        })
+    }
+
+    /// Why a wait ended, with the wake-up socket's event taken out of
+    /// `events`: Signalled when it was all there was and a byte came.
+    fn settle_signal(&self, woke: Park, events: &mut Vec<IoEvent>) -> Park {
         match (woke, self.take_signal_event(events)) {
-            (Park::Io, Some(signalled)) if events.is_empty() => Ok(if signalled {
-                Park::Signalled
-            } else {
-                // Readiness was stale: nothing was written.
-                Park::TimedOut
-            }),
-            _ => Ok(woke),
+            (Park::Io, Some(signalled)) if events.is_empty() => {
+                if signalled {
+                    Park::Signalled
+                } else {
+                    // Readiness was stale: nothing was written.
+                    Park::TimedOut
+                }
+            }
+            _ => woke,
         }
     }
 
@@ -260,12 +323,16 @@ impl Drop for Reactor {
     fn drop(&mut self) {
         if self.owner.is_current() {
             // SAFETY: each field is dropped exactly once, here, and never used again.
-            unsafe {
+            let runtime = unsafe {
                 ManuallyDrop::drop(&mut self.registry);
                 ManuallyDrop::drop(&mut self.deadline);
                 ManuallyDrop::drop(&mut self.signal_rx);
-                ManuallyDrop::drop(&mut self.runtime);
-            }
+                ManuallyDrop::take(&mut self.runtime)
+            };
+            // Not a plain drop: that waits for the blocking pool, which Tokio
+            // refuses (a panic) inside another runtime's context, and a loop
+            // may be dropped from a callback of another loop's `drive`.
+            runtime.shutdown_background();
         }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use pyloop_core::reactor::Waker;
+use pyloop_core::reactor::{Next, Park, Waker};
 use pyloop_core::{monotonic, IoEvent, Reactor, Timer, TimerHeap};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
@@ -63,9 +63,6 @@ struct Schedule {
     /// `add_reader` / `add_writer` callbacks by fd.
     readers: HashMap<RawFd, Py<Handle>>,
     writers: HashMap<RawFd, Py<Handle>>,
-    /// The fd events of one iteration; kept between iterations only for its
-    /// capacity.
-    io_events: Vec<IoEvent>,
 }
 
 impl Schedule {
@@ -456,32 +453,58 @@ impl Loop {
         Ok(())
     }
 
-    fn run_once(&self, slf: &Bound<'_, Self>) -> PyResult<()> {
+    /// One iteration of the loop, cut where `Reactor::drive` waits: steps
+    /// 3 and 4 for what the last wait brought (`woke`: why it ended, None
+    /// when there was none), then step 1, whose answer is the next wait.
+    /// The first step of a run only asks for a wait, with an I/O poll even
+    /// if callbacks are ready, as every asyncio iteration polls.
+    fn step(
+        &self,
+        slf: &Bound<'_, Self>,
+        events: &mut Vec<IoEvent>,
+        woke: Option<Park>,
+        first: bool,
+    ) -> Next<PyResult<()>> {
         let py = slf.py();
+        if !first {
+            if let Err(err) = self.run_iteration(slf, events, woke) {
+                return Next::Done(Err(err));
+            }
+            if self.stopping.load(Ordering::Relaxed) {
+                return Next::Done(Ok(()));
+            }
+        }
         self.may_sleep.store(true, Ordering::Release);
-        let wait = self.park_deadline(py)?;
-        let reactor = &self.reactor;
-        let mut events = self
-            .schedule
-            .with(py, |s| std::mem::take(&mut s.io_events))?;
-        if let Wait::Until(deadline) = wait {
-            py.allow_threads(|| reactor.park_until(deadline, &mut events))
-                .map_err(core_to_py)?;
+        match self.park_deadline(py) {
+            Err(err) => Next::Done(Err(err)),
+            Ok(Wait::Until(deadline)) => Next::Wait(deadline),
+            Ok(Wait::Busy) if first || (self.reactor.watches_fds() && self.io_poll_due()) => {
+                // Callbacks are waiting, but watched fds still get their turn.
+                Next::PollIo
+            }
+            Ok(Wait::Busy) => Next::Again,
+        }
+    }
+
+    /// Steps 3 and 4: queue the handles of the ready fds and due timers,
+    /// then run the handles that were ready when this began.
+    fn run_iteration(
+        &self,
+        slf: &Bound<'_, Self>,
+        events: &mut Vec<IoEvent>,
+        woke: Option<Park>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        if woke.is_some() {
             self.note_io_poll();
             // Runs Python-level signal handlers; the default SIGINT handler
             // raises KeyboardInterrupt out of run_forever, as in asyncio.
             py.check_signals()?;
-        } else if reactor.watches_fds() && self.io_poll_due() {
-            // Callbacks are waiting, but watched fds still get their turn.
-            py.allow_threads(|| reactor.poll_io(&mut events))
-                .map_err(core_to_py)?;
-            self.note_io_poll();
         }
         self.may_sleep.store(false, Ordering::Release);
         if !events.is_empty() {
-            let dispatched = self.dispatch_io(py, &events);
+            let dispatched = self.dispatch_io(py, events);
             events.clear();
-            self.schedule.with(py, |s| s.io_events = events)?;
             dispatched?;
         }
         let todo = self.collect_due(py)?;
@@ -644,12 +667,22 @@ impl Loop {
         }
         let _guard = RunGuard(this);
         this.thread_id.store(current_thread_id(), Ordering::Relaxed);
-        loop {
-            this.run_once(slf)?;
-            if this.stopping.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-        }
+        let owner = slf.clone().unbind();
+        let mut events = Vec::new();
+        let mut first = true;
+        // The GIL is released while Tokio waits and taken back for each step.
+        let ran = slf.py().allow_threads(|| {
+            this.reactor.drive(&mut events, |events, woke| {
+                Python::with_gil(|py| {
+                    let slf = owner.bind(py);
+                    let next = slf
+                        .get()
+                        .step(slf, events, woke, std::mem::take(&mut first));
+                    next
+                })
+            })
+        });
+        ran.map_err(core_to_py)?
     }
 
     fn stop(&self) {
