@@ -644,6 +644,11 @@ impl Loop {
         }
         let _guard = RunGuard(this);
         this.thread_id.store(current_thread_id(), Ordering::Relaxed);
+        // The first iteration of a run polls I/O even if callbacks are
+        // ready, as every asyncio iteration does: what happened between two
+        // run calls (a peer's reset, say) is seen by the next call's first
+        // iteration, not up to BUSY_IO_POLL_INTERVAL later.
+        this.last_io_poll.store(0, Ordering::Relaxed);
         loop {
             this.run_once(slf)?;
             if this.stopping.load(Ordering::Relaxed) {
