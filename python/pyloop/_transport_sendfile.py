@@ -74,6 +74,8 @@ class TransportSendfileMixin:
         sock = transport._sock if isinstance(transport, SocketTransport) else None
         if sock is None:
             raise asyncio.SendfileNotAvailableError("sendfile syscall is not supported")
+        # Raises if another sendfile holds the transport; nothing is changed yet.
+        emptied = transport._make_empty_waiter()
         fd = transport._sock_fd
         owners = self._transports  # type: ignore[attr-defined]
         # sock_sendfile refuses a live transport's fd; for this call the fd
@@ -82,7 +84,7 @@ class TransportSendfileMixin:
         was_reading = transport.is_reading()
         transport.pause_reading()
         try:
-            await transport._make_empty_waiter()
+            await emptied
             return await self.sock_sendfile(  # type: ignore[attr-defined, no-any-return]
                 sock, file, offset, count, fallback=False
             )

@@ -2,7 +2,8 @@
 on a plain socket transport, copying otherwise), and that the user's
 protocol sees balanced ``pause_writing``/``resume_writing`` calls across a
 copying sendfile whose blocks are larger than the high-water mark (asyncio
-copies 16 KiB blocks and does not reconcile them)."""
+copies 16 KiB blocks and does not reconcile them), and that a second sendfile
+on a busy transport is refused without disturbing the first."""
 
 from __future__ import annotations
 
@@ -109,3 +110,40 @@ def test_the_copying_path_leaves_the_protocol_in_step(pyloop: ModuleType) -> Non
     sent, flow_calls, digest = _run(pyloop, io.BytesIO(DATA))
     assert (sent, digest) == (len(DATA), "digest ok")
     assert _alternating(flow_calls) and flow_calls
+
+
+def test_a_second_sendfile_on_a_busy_transport_is_refused(
+    pyloop: ModuleType, tmp_path: Path
+) -> None:
+    # asyncio's selector loop fails here with a KeyError from its transport
+    # table; pyloop refuses with the empty waiter's RuntimeError and leaves
+    # the first call alone.
+    path = tmp_path / "data.bin"
+    path.write_bytes(DATA)
+    loop = pyloop.new_event_loop()
+
+    async def main() -> tuple[str, int, str]:
+        server = await asyncio.start_server(_digest_sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, proto = await loop.create_connection(lambda: Recorder(loop), "127.0.0.1", port)
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        transport.write(b"x" * PREFIX)
+        with path.open("rb") as first, path.open("rb") as second:
+            sending = asyncio.ensure_future(loop.sendfile(transport, first))
+            await asyncio.sleep(0)
+            with pytest.raises(RuntimeError) as caught:
+                await loop.sendfile(transport, second)
+            sent = await sending
+            untouched = second.tell()
+        await asyncio.wait_for(proto.lost, 30)
+        server.close()
+        await server.wait_closed()
+        ok = bytes(proto.reply).decode() == hashlib.sha256(b"x" * PREFIX + DATA).hexdigest()
+        return str(caught.value), sent + untouched, "digest ok" if ok else "digest wrong"
+
+    try:
+        message, sent, digest = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert message == "Empty waiter is already set"
+    assert (sent, digest) == (len(DATA), "digest ok")
