@@ -19,9 +19,11 @@ impl EmptyWaiter {
         self.0.is_some()
     }
 
-    /// Installs `future`; the caller checked `is_set` first.
-    pub fn install(&mut self, future: Py<PyAny>) {
-        self.0 = Some(future);
+    /// Installs `future` and hands back the one it replaces (None when the
+    /// caller checked `is_set` first), for the caller to drop outside the
+    /// state cell.
+    pub fn install(&mut self, future: Py<PyAny>) -> Option<Py<PyAny>> {
+        self.0.replace(future)
     }
 
     /// A new reference to the installed future (to settle it outside the

@@ -629,10 +629,11 @@ impl SocketTransport {
             .bind(py)
             .call_method0(intern!(py, "create_future"))?;
         let stored = future.clone().unbind();
-        let empty = this.with(py, |s| {
-            s.empty_waiter.install(stored);
-            s.buffer.is_empty()
+        let (replaced, empty) = this.with(py, |s| {
+            (s.empty_waiter.install(stored), s.buffer.is_empty())
         })?;
+        // Only if create_future re-entered and installed one meanwhile.
+        drop(replaced);
         if empty {
             empty_waiter::settle(&future, None)?;
         }
