@@ -59,7 +59,13 @@ ECHO_ROWS = (
 # Issue 7's rows: datagram echo and child processes.
 ISSUE7_ROWS = ("udp_echo", "udp_echo_16c", "subprocess_spawn_wait", "subprocess_pipe")
 # Issue 8's rows: TLS echo and sending a file.
-ISSUE8_ROWS = ("tls_echo_protocol_1k", "tls_echo_protocol_100k", "sendfile_64m", "file_copy_64m")
+ISSUE8_ROWS = (
+    "tls_echo_protocol_1k",
+    "tls_echo_protocol_100k",
+    "sendfile_64m",
+    "file_copy_64m",
+    "sendfile_tls_64m",
+)
 
 
 def test_bench_lists_runnable_and_pending_benchmarks() -> None:

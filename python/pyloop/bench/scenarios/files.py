@@ -11,6 +11,8 @@ the page cache), sent over and over on one connection. The figure is MB/s
   (aiohttp's FileResponse): 256 KiB reads in the default executor, each
   written through a StreamWriter and drained. Every loop can run it, so it is
   the rivals' best figure for the same job.
+* ``sendfile_tls_64m``: ``loop.sendfile`` over TLS (``tls.py``'s certificate),
+  which is always the copying path; again only asyncio and pyloop have it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from time import perf_counter
 from typing import BinaryIO
 
 from .registry import register
+from .tls import contexts
 from .transports import KIB, LOCALHOST, READ_BUFFER, guarded
 
 MIB = 1024 * KIB
@@ -65,9 +68,11 @@ class Receiver(asyncio.BufferedProtocol):
         await self.arrived
 
 
-async def send_file(n: int, send: Send) -> float:
-    """MB/s of ``n`` MiB sent with ``send``, repeating one file of up to 64 MiB."""
+async def send_file(n: int, send: Send, tls: bool = False) -> float:
+    """MB/s of ``n`` MiB sent with ``send``, repeating one file of up to 64 MiB,
+    over TLS if ``tls``."""
     loop = asyncio.get_running_loop()
+    server_ctx, client_ctx = contexts() if tls else (None, None)
     total = n * MIB
     size = min(total, FILE_MIB * MIB)
     receiver = Receiver()
@@ -76,9 +81,11 @@ async def send_file(n: int, send: Send) -> float:
         for _ in range(size // MIB):
             file.write(block)
         file.flush()
-        server = await loop.create_server(lambda: receiver, LOCALHOST, 0)
+        server = await loop.create_server(lambda: receiver, LOCALHOST, 0, ssl=server_ctx)
         port = server.sockets[0].getsockname()[1]
-        _, writer = await asyncio.open_connection(LOCALHOST, port)
+        _, writer = await asyncio.open_connection(
+            LOCALHOST, port, ssl=client_ctx, server_hostname="localhost" if tls else None
+        )
         started = perf_counter()
         left = total
         while left:
@@ -125,3 +132,8 @@ async def sendfile_64m(n: int) -> float:
 @register("file_copy_64m", unit="MB/s", full=512, quick=128, in_quick=False)
 async def file_copy_64m(n: int) -> float:
     return await guarded(send_file(n, by_copy))
+
+
+@register("sendfile_tls_64m", unit="MB/s", full=256, quick=64, in_quick=False)
+async def sendfile_tls_64m(n: int) -> float:
+    return await guarded(send_file(n, by_sendfile, tls=True))
