@@ -6,6 +6,7 @@ bytes around it, and asyncio's argument checks and errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -13,9 +14,11 @@ import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO
 
 import pytest
+from conftest import diverges_on_pyloop
 from tls_certs import localhost_contexts, needs_openssl
 
 BIG = 50 * 1024 * 1024
@@ -51,22 +54,25 @@ def contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, 
 
 
 class Sink:
-    """A streams server that hashes `expect` bytes, then answers with the
-    hex digest (so the client must read again after its sendfile)."""
+    """A streams server that hashes `expect` bytes (None: up to EOF), then
+    answers with the hex digest (so the client must read again after its
+    sendfile)."""
 
-    def __init__(self, expect: int) -> None:
+    def __init__(self, expect: int | None) -> None:
         self.expect = expect
         self.received = bytearray()
-        self.keep = expect <= 4 * len(SMALL)
+        self.count = 0
+        self.keep = expect is not None and expect <= 4 * len(SMALL)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         digest = hashlib.sha256()
-        left = self.expect
+        left = self.expect if self.expect is not None else 1 << 62
         while left:
             chunk = await reader.read(min(left, 1 << 20))
             if not chunk:
                 break
             left -= len(chunk)
+            self.count += len(chunk)
             digest.update(chunk)
             if self.keep:
                 self.received += chunk
@@ -313,3 +319,92 @@ def test_write_during_a_zero_copy_sendfile_is_refused(
     assert message == "unable to write; sendfile is in progress"
     assert sent == count
     assert answer == expected
+
+
+def _cancel_a_sendfile(
+    loop: asyncio.AbstractEventLoop, path: Path
+) -> tuple[bool, int, int, str, str]:
+    """Cancels a zero-copy sendfile of 8 MiB while it waits for the kernel,
+    then writes SUFFIX and EOF. Returns whether it was cancelled, the file
+    position, the bytes of the file that arrived, and the digest the
+    receiver saw against the one expected from that count."""
+    count = 8 * 1024 * 1024
+
+    async def main() -> tuple[bool, int, int, str, str]:
+        sink = Sink(None)
+        server, reader, writer = await _connect(sink, None, None)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        with path.open("rb") as f:
+            sending = asyncio.ensure_future(loop.sendfile(writer.transport, f, 0, count))
+            await asyncio.sleep(0)
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
+            position = f.tell()
+            # The transport is usable again: more goes after what was sent.
+            writer.write(SUFFIX)
+            writer.write_eof()
+            answer = (await reader.readline()).decode().strip()
+            from_file = sink.count - len(SUFFIX)
+            f.seek(0)
+            expected = hashlib.sha256(f.read(from_file) + SUFFIX).hexdigest()
+        await _finish(server, writer)
+        return sending.cancelled(), position, from_file, answer, expected
+
+    return loop.run_until_complete(main())
+
+
+def test_a_cancelled_sendfile_keeps_the_stream_in_order(
+    loop: asyncio.AbstractEventLoop, big_file: tuple[Path, str]
+) -> None:
+    cancelled, _, from_file, answer, expected = _cancel_a_sendfile(loop, big_file[0])
+    assert cancelled
+    assert 0 < from_file < 8 * 1024 * 1024
+    assert answer == expected
+
+
+def test_a_cancelled_sendfile_leaves_the_file_position_unchanged(
+    loop: asyncio.AbstractEventLoop,
+    big_file: tuple[Path, str],
+    request: pytest.FixtureRequest,
+) -> None:
+    diverges_on_pyloop(
+        request,
+        "pyloop moves the position past the bytes a cancelled sendfile sent, as its "
+        "docstring promises for errors; asyncio's stays where it was",
+    )
+    _, position, from_file, _, _ = _cancel_a_sendfile(loop, big_file[0])
+    assert from_file > 0
+    assert position == 0
+
+
+def test_sendfile_over_a_unix_socket(
+    loop: asyncio.AbstractEventLoop, small_file: BinaryIO, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "sendfile.sock")
+
+    async def main() -> tuple[int, str, int]:
+        sink = Sink(len(SMALL))
+        server = await asyncio.start_unix_server(sink.handle, path)
+        reader, writer = await asyncio.open_unix_connection(path)
+        sent = await loop.sendfile(writer.transport, small_file)
+        answer = (await reader.readline()).decode().strip()
+        await _finish(server, writer)
+        return sent, answer, small_file.tell()
+
+    sent, answer, position = loop.run_until_complete(main())
+    assert (sent, position) == (len(SMALL), len(SMALL))
+    assert answer == hashlib.sha256(SMALL).hexdigest()
+
+
+@pytest.mark.pyloop_only
+def test_pyloop_puts_the_position_after_what_a_cancelled_sendfile_sent(
+    pyloop: ModuleType, big_file: tuple[Path, str]
+) -> None:
+    # The other side of the divergence above.
+    loop = pyloop.new_event_loop()
+    try:
+        _, position, from_file, _, _ = _cancel_a_sendfile(loop, big_file[0])
+    finally:
+        loop.close()
+    assert 0 < position == from_file
