@@ -58,6 +58,14 @@ ECHO_ROWS = (
 )
 # Issue 7's rows: datagram echo and child processes.
 ISSUE7_ROWS = ("udp_echo", "udp_echo_16c", "subprocess_spawn_wait", "subprocess_pipe")
+# Issue 8's rows: TLS echo and sending a file.
+ISSUE8_ROWS = (
+    "tls_echo_protocol_1k",
+    "tls_echo_protocol_100k",
+    "sendfile_64m",
+    "file_copy_64m",
+    "sendfile_tls_64m",
+)
 
 
 def test_bench_lists_runnable_and_pending_benchmarks() -> None:
@@ -65,7 +73,7 @@ def test_bench_lists_runnable_and_pending_benchmarks() -> None:
     names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
     for micro in ("call_soon", "timers_fire", "tasks_create_await", "memory_per_pending_task"):
         assert micro in names
-    for row in (*ECHO_ROWS, *ISSUE7_ROWS, "aiohttp_hello_world"):
+    for row in (*ECHO_ROWS, *ISSUE7_ROWS, *ISSUE8_ROWS, "aiohttp_hello_world"):
         assert row in names
     quick_only_with_only = [line for line in proc.stdout.splitlines() if "plain --quick" in line]
     assert any(line.startswith("tcp_echo_buffered_1k ") for line in quick_only_with_only)
@@ -75,10 +83,10 @@ def test_bench_lists_runnable_and_pending_benchmarks() -> None:
 
 
 def test_bench_echo_rows_run_on_asyncio(tmp_path: Path) -> None:
-    """Each echo and subprocess row (and aiohttp's, where installed) completes on
-    the oracle loop."""
+    """Each echo, subprocess, TLS and file row (and aiohttp's, where installed)
+    completes on the oracle loop."""
     out_json = tmp_path / "bench.json"
-    rows = [*ECHO_ROWS, *ISSUE7_ROWS]
+    rows = [*ECHO_ROWS, *ISSUE7_ROWS, *ISSUE8_ROWS]
     if importlib.util.find_spec("aiohttp") is not None:
         rows.append("aiohttp_hello_world")
     _bench("--quick", "--reps", "1", "--loops", "asyncio", "--json", str(out_json), "--only", *rows)

@@ -1,9 +1,13 @@
 """A real framework over the loop's TCP transports and servers: an aiohttp
-server and client exchanging JSON over HTTP and messages over a websocket."""
+server and client exchanging JSON over HTTP and messages over a websocket, and
+a file served through loop.sendfile."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+from pathlib import Path
 
 from aiohttp import ClientSession, WSMsgType, web  # pinned in the test extra
 
@@ -57,3 +61,38 @@ def test_aiohttp_json_and_websocket(loop: asyncio.AbstractEventLoop) -> None:
     assert text == "hello websocket"[::-1]
     assert binary == bytes(reversed(b"\x00\x01\x02" * 1000))
     assert close_code == 1000
+
+
+def test_aiohttp_file_response_over_plain_http(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    # web.FileResponse hands the connection's transport to loop.sendfile:
+    # over plain TCP that is the zero-copy path.
+    path = tmp_path / "download.bin"
+    path.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+
+    async def download(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(path)
+
+    async def main() -> tuple[int, str, str]:
+        app = web.Application()
+        app.router.add_get("/file", download)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            host, port = runner.addresses[0][:2]
+            async with ClientSession() as session:
+                # Twice on one keep-alive connection: the transport works after.
+                digests = []
+                for _ in range(2):
+                    async with session.get(f"http://{host}:{port}/file") as response:
+                        digests.append(hashlib.sha256(await response.read()).hexdigest())
+        finally:
+            await runner.cleanup()
+        return response.status, digests[0], digests[1]
+
+    status, first, second = loop.run_until_complete(main())
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (status, first, second) == (200, expected, expected)

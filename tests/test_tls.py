@@ -7,35 +7,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
 import ssl
-import subprocess
-from pathlib import Path
 
 import pytest
+from tls_certs import localhost_contexts, needs_openssl
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+pytestmark = needs_openssl
 
 
 @pytest.fixture(scope="module")
 def contexts(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a fresh self-signed certificate for localhost,
     and a client context that trusts it."""
-    folder: Path = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
-            *("-addext", "subjectAltName=DNS:localhost"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert, key)
-    client = ssl.create_default_context(cafile=str(cert))
-    return server, client
+    return localhost_contexts(tmp_path_factory.mktemp("tls"))
 
 
 async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -31,6 +31,7 @@ from ._sock import SockMixin
 from ._subprocess import SubprocessMixin
 from ._tcp import TcpMixin
 from ._tls import TlsMixin
+from ._transport_sendfile import TransportSendfileMixin
 from ._transports import TransportMixin
 from ._udp import UdpMixin
 from ._unix import UnixMixin
@@ -85,6 +86,7 @@ class Loop(
     AsyncGenMixin,
     SockMixin,
     SendfileMixin,
+    TransportSendfileMixin,
     SignalMixin,
     SubprocessMixin,
     TransportMixin,

@@ -9,7 +9,7 @@ import asyncio
 import socket
 import sys
 import warnings
-from asyncio import futures, trsock
+from asyncio import constants, futures, trsock
 from typing import Any
 
 from ._native_face import NativeTransportFace
@@ -32,6 +32,8 @@ class SocketTransport(_NativeSocketTransport):
 
     # loop.start_tls() may put TLS on top of it.
     _start_tls_compatible = True
+    # loop.sendfile() tries os.sendfile on its fd (_transport_sendfile.py).
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:

@@ -51,6 +51,9 @@ DEFAULT_MODULES = [
     "test_transports",
     # TLS (issue 8): asyncio's own TLS protocol over pyloop's transports.
     "test_ssl",
+    # loop.sendfile and the TLS protocol's own tests (issue 8).
+    "test_sendfile",
+    "test_sslproto",
     # Subprocesses (issue 7).
     "test_subprocess",
 ]
@@ -138,6 +141,8 @@ BUILDS_SELECTOR_EVENT_LOOP = {
     "test_events",
     "test_server",
     "test_buffered_proto",
+    "test_sendfile",
+    "test_sslproto",
 }
 
 CHILD_TIMEOUT = 1200  # seconds for one module; a hung loop shows as a row, not a hang

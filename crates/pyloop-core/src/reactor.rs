@@ -189,6 +189,16 @@ impl Reactor {
             .block_on(tokio::task::unconstrained(std::future::poll_fn(
                 |cx| loop {
                     if let Some(wait) = waiting {
+                        if wait == Waiting::Turn {
+                            // Deferred: the scheduler turns the I/O driver
+                            // with a zero timeout, then polls us again. The
+                            // registry is polled after the turn only, so no
+                            // fd is reported twice and nothing (not a wake-up
+                            // left by `stop`, say) ends the poll before it.
+                            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                            waiting = Some(Waiting::Turned);
+                            return Poll::Pending;
+                        }
                         // The registry poll comes first: it stores the waker
                         // the wake request and the fds need.
                         let io = self.registry.poll_events(cx, events);
@@ -200,8 +210,7 @@ impl Reactor {
                             match wait {
                                 // The zero-timeout driver turn has been made.
                                 Waiting::Turned => Some(Park::TimedOut),
-                                Waiting::Turn => None,
-                                Waiting::Until(None) => None,
+                                Waiting::Turn | Waiting::Until(None) => None,
                                 // An error arming the timer ends the wait: the
                                 // step recomputes it, so nothing is lost.
                                 Waiting::Until(Some(t)) => self
@@ -212,12 +221,6 @@ impl Reactor {
                             }
                         };
                         let Some(ended) = ended else {
-                            if wait == Waiting::Turn {
-                                // Deferred: the scheduler turns the I/O driver
-                                // with a zero timeout, then polls us again.
-                                let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
-                                waiting = Some(Waiting::Turned);
-                            }
                             return Poll::Pending;
                         };
                         waiting = None;
@@ -636,6 +639,19 @@ mod io_tests {
             Park::Io
         );
         assert!(events[0].writable);
+    }
+
+    #[test]
+    fn one_io_poll_reports_an_fd_watched_with_data_already_there() {
+        let r = Reactor::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"x").unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        // A wake-up left over from before (a `stop()`) must not cut the poll short.
+        r.waker().wake();
+        let mut events = Vec::new();
+        r.poll_io(&mut events).unwrap();
+        assert_eq!(events.len(), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod byte_view;
 mod current_task;
 mod datagram;
+mod empty_waiter;
 mod errors;
 mod fastcall;
 mod future;

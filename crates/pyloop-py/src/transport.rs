@@ -15,13 +15,14 @@
 
 use std::os::fd::RawFd;
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyConnectionError, PyOSError, PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::byte_view::ByteView;
+use crate::empty_waiter::{self, EmptyWaiter};
 use crate::gil_cell::GilCell;
 use crate::imports::{asyncio_logger, buffered_protocol_class};
 use crate::io_ready::IoReady;
@@ -49,6 +50,8 @@ pub(crate) struct State {
     /// made after that.
     conn_lost: u32,
     flow: FlowControl,
+    /// Installed by `loop.sendfile` while the fd is used by `os.sendfile`.
+    empty_waiter: EmptyWaiter,
 }
 
 /// Subclassed in Python only to add `__del__` (`_transports.py`).
@@ -253,11 +256,9 @@ impl SocketTransport {
             None | Some(Ok(None)) => Ok(()),
             Some(Err(err)) => {
                 this.unwatch(py, false)?;
-                Self::fatal_error(
-                    slf,
-                    os_error(py, err),
-                    "Fatal write error on socket transport",
-                )
+                let exc = os_error(py, err);
+                Self::fatal_error(slf, exc.clone(), "Fatal write error on socket transport")?;
+                Self::settle_empty_waiter(slf, Some(&exc))
             }
             Some(Ok(Some(_))) => Self::after_send(slf),
         }
@@ -275,6 +276,7 @@ impl SocketTransport {
             return Ok(());
         }
         this.unwatch(py, false)?;
+        Self::settle_empty_waiter(slf, None)?;
         if closing {
             Self::call_connection_lost(slf, None)
         } else if eof {
@@ -353,6 +355,14 @@ impl SocketTransport {
         })?;
         drop(protocol);
         let closed = core::close_resource(py, sock);
+        let settled = this
+            .with(py, |s| s.empty_waiter.get(py))
+            .and_then(|waiter| {
+                waiter.map_or(Ok(()), |waiter| {
+                    let exc = PyConnectionError::new_err("Connection is closed by peer");
+                    empty_waiter::settle(waiter.bind(py), Some(exc.into_value(py).bind(py)))
+                })
+            });
         let detached = server.map_or(Ok(()), |server| {
             let server = server.bind(py);
             if py.version_info() >= (3, 13) {
@@ -363,7 +373,17 @@ impl SocketTransport {
                 server.call_method0(intern!(py, "_detach")).map(drop)
             }
         });
-        outcome.and(closed).and(detached)
+        outcome.and(closed).and(detached).and(settled)
+    }
+
+    /// Resolves the sendfile's empty waiter, if one is installed: with None
+    /// when the buffer emptied, else with `exc`.
+    fn settle_empty_waiter(slf: &Bound<'_, Self>, exc: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let py = slf.py();
+        match slf.get().with(py, |s| s.empty_waiter.get(py))? {
+            Some(waiter) => empty_waiter::settle(waiter.bind(py), exc),
+            None => Ok(()),
+        }
     }
 
     /// Queues `data` after what is already buffered, sending at once when
@@ -415,6 +435,7 @@ impl SocketTransport {
                 eof: false,
                 conn_lost: 0,
                 flow: FlowControl::default(),
+                empty_waiter: EmptyWaiter::default(),
             }),
         })
     }
@@ -463,10 +484,16 @@ impl SocketTransport {
                 data.get_type().name()?
             )));
         }
-        let (eof, lost) = this.with(py, |s| (s.eof, s.conn_lost))?;
+        let (eof, lost, sendfile) =
+            this.with(py, |s| (s.eof, s.conn_lost, s.empty_waiter.is_set()))?;
         if eof {
             return Err(PyRuntimeError::new_err(
                 "Cannot call write() after write_eof()",
+            ));
+        }
+        if sendfile {
+            return Err(PyRuntimeError::new_err(
+                "unable to write; sendfile is in progress",
             ));
         }
         if let Some(bytes) = bytes {
@@ -588,6 +615,45 @@ impl SocketTransport {
         self.replace_protocol(protocol)
     }
 
+    /// Installs and returns the future `loop.sendfile` awaits before its
+    /// zero-copy path: done at once if nothing is buffered, else when the
+    /// buffer empties; `write()` is refused until `_reset_empty_waiter`.
+    fn _make_empty_waiter(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.with(py, |s| s.empty_waiter.is_set())? {
+            return Err(PyRuntimeError::new_err("Empty waiter is already set"));
+        }
+        let future = this
+            .loop_
+            .bind(py)
+            .call_method0(intern!(py, "create_future"))?;
+        let stored = future.clone().unbind();
+        let (replaced, empty) = this.with(py, |s| {
+            (s.empty_waiter.install(stored), s.buffer.is_empty())
+        })?;
+        // Only if create_future re-entered and installed one meanwhile.
+        drop(replaced);
+        if empty {
+            empty_waiter::settle(&future, None)?;
+        }
+        Ok(future.unbind())
+    }
+
+    /// Uninstalls the empty waiter: writes are accepted again.
+    fn _reset_empty_waiter(&self, py: Python<'_>) -> PyResult<()> {
+        let taken = self.with(py, |s| s.empty_waiter.take())?;
+        drop(taken);
+        Ok(())
+    }
+
+    /// Whether the protocol was told to pause writing (asyncio's
+    /// `_FlowControlMixin` attribute, read by the sendfile fallback).
+    #[getter]
+    fn _protocol_paused(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |s| s.flow.is_paused())
+    }
+
     #[getter]
     fn _sock_fd(&self) -> RawFd {
         self.fd
@@ -623,15 +689,20 @@ impl SocketTransport {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         self.traverse_core(&visit)?;
-        if let Some(server) = self.state.peek().and_then(|s| s.server.as_ref()) {
-            visit.call(server)?;
+        if let Some(state) = self.state.peek() {
+            if let Some(server) = state.server.as_ref() {
+                visit.call(server)?;
+            }
+            state.empty_waiter.traverse(&visit)?;
         }
         Ok(())
     }
 
     fn __clear__(&self) {
         Python::with_gil(|py| {
-            let taken = self.with(py, |s| (s.core.take(), s.server.take()));
+            let taken = self.with(py, |s| {
+                (s.core.take(), s.server.take(), s.empty_waiter.take())
+            });
             drop(taken);
         });
     }

@@ -133,6 +133,11 @@ impl FlowControl {
         under
     }
 
+    /// True between `pause_writing` and `resume_writing`.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
     /// `(low, high)`, as `get_write_buffer_limits` returns them.
     pub fn limits(&self) -> (usize, usize) {
         (self.low, self.high)

@@ -3,7 +3,7 @@ each group in registration order (which is table order)."""
 
 from __future__ import annotations
 
-from . import io, micro, subprocesses, task_runner, transports, web
+from . import files, io, micro, subprocesses, task_runner, tls, transports, web
 from .registry import SCENARIOS, Scenario
 
 # Import order follows isort, not the table; put pending rows last, keeping order.
@@ -13,10 +13,12 @@ for _spec in sorted(SCENARIOS.values(), key=lambda spec: spec.pending):
 __all__ = [
     "SCENARIOS",
     "Scenario",
+    "files",
     "io",
     "micro",
     "subprocesses",
     "task_runner",
+    "tls",
     "transports",
     "web",
 ]
