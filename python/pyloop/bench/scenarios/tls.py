@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import subprocess
 import tempfile
 from pathlib import Path
 
+from ..certs import localhost_contexts
 from .registry import register
 from .transports import (
     KIB,
@@ -34,23 +34,10 @@ from .transports import (
 
 @functools.cache
 def contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context with a new self-signed certificate for localhost, and
-    a client context trusting it; the key files are deleted once loaded."""
+    """Server and client contexts for localhost (`certs.localhost_contexts`);
+    the key files are deleted once loaded."""
     with tempfile.TemporaryDirectory(prefix="pyloop-bench-tls-") as folder:
-        key, cert = Path(folder) / "key.pem", Path(folder) / "cert.pem"
-        subprocess.run(
-            [
-                *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-                *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
-                *("-addext", "subjectAltName=DNS:localhost"),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server.load_cert_chain(cert, key)
-        client = ssl.create_default_context(cafile=str(cert))
-    return server, client
+        return localhost_contexts(Path(folder))
 
 
 async def tls_protocol(size: int) -> tuple[EchoServer, Connect]:
