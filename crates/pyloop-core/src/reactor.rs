@@ -38,8 +38,6 @@ pub enum Park {
 /// What the loop asks of `Reactor::drive` after a step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Next<R> {
-    /// Step again at once, without looking at I/O.
-    Again,
     /// Collect fd readiness without waiting, then step.
     PollIo,
     /// Wait for an fd, a wake-up, a signal or the deadline (a time of the
@@ -228,7 +226,6 @@ impl Reactor {
                     }
                     match step(events, woke.take()) {
                         Next::Done(out) => return Poll::Ready(out),
-                        Next::Again => {}
                         Next::PollIo => waiting = Some(Waiting::Turn),
                         Next::Wait(deadline) => {
                             let latest = crate::monotonic() + MAX_PARK.as_secs_f64();

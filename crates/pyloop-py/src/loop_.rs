@@ -34,6 +34,13 @@ const CLOCK_RESOLUTION: f64 = 1e-9;
 /// not pay a second epoll_wait for every wake-up.
 const BUSY_IO_POLL_INTERVAL: f64 = 100e-6;
 
+/// What a step asks for: another iteration at once (callbacks are ready and
+/// no I/O poll is due), or something of `Reactor::drive`.
+enum Step {
+    Again,
+    Next(Next<PyResult<()>>),
+}
+
 /// What step 2 of an iteration may do.
 enum Wait {
     /// Callbacks are ready: no waiting.
@@ -464,26 +471,26 @@ impl Loop {
         events: &mut Vec<IoEvent>,
         woke: Option<Park>,
         first: bool,
-    ) -> Next<PyResult<()>> {
+    ) -> Step {
         let py = slf.py();
         if !first {
             if let Err(err) = self.run_iteration(slf, events, woke) {
-                return Next::Done(Err(err));
+                return Step::Next(Next::Done(Err(err)));
             }
             if self.stopping.load(Ordering::Relaxed) {
-                return Next::Done(Ok(()));
+                return Step::Next(Next::Done(Ok(())));
             }
         }
         self.may_sleep.store(true, Ordering::Release);
-        match self.park_deadline(py) {
+        Step::Next(match self.park_deadline(py) {
             Err(err) => Next::Done(Err(err)),
             Ok(Wait::Until(deadline)) => Next::Wait(deadline),
             Ok(Wait::Busy) if first || (self.reactor.watches_fds() && self.io_poll_due()) => {
                 // Callbacks are waiting, but watched fds still get their turn.
                 Next::PollIo
             }
-            Ok(Wait::Busy) => Next::Again,
-        }
+            Ok(Wait::Busy) => return Step::Again,
+        })
     }
 
     /// Steps 3 and 4: queue the handles of the ready fds and due timers,
@@ -670,15 +677,22 @@ impl Loop {
         let owner = slf.clone().unbind();
         let mut events = Vec::new();
         let mut first = true;
-        // The GIL is released while Tokio waits and taken back for each step.
+        // The GIL is released while Tokio waits and taken back after each
+        // wait; iterations that need no I/O poll run on without letting go.
         let ran = slf.py().allow_threads(|| {
             this.reactor.drive(&mut events, |events, woke| {
                 Python::with_gil(|py| {
                     let slf = owner.bind(py);
-                    let next = slf
-                        .get()
-                        .step(slf, events, woke, std::mem::take(&mut first));
-                    next
+                    let mut woke = woke;
+                    loop {
+                        match slf
+                            .get()
+                            .step(slf, events, woke.take(), std::mem::take(&mut first))
+                        {
+                            Step::Again => {}
+                            Step::Next(next) => return next,
+                        }
+                    }
                 })
             })
         });
