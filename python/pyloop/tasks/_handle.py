@@ -62,7 +62,6 @@ class TaskHandle(Generic[T]):
         "_timed_out",
         "_timeout",
         "_waiters",
-        "queued",
     )
 
     def __init__(
@@ -100,7 +99,6 @@ class TaskHandle(Generic[T]):
         self._force = False
         self._timed_out = False
         self._waiters: list[asyncio.Future[None]] | None = None
-        self.queued = True
 
     # --- identity and state -------------------------------------------------
 

@@ -32,7 +32,7 @@ from ._handle import (
 )
 from ._job import _UNSET, FunctionJob, Job
 from ._policies import Backoff, SubmitPolicy, _Mode
-from ._queue import JobQueue
+from ._queue import MAX_PRIORITY, MIN_PRIORITY, JobQueue, wait_item, wait_room
 from ._states import Outcome, State
 from ._stats import RunnerStats, SlidingWindow
 
@@ -280,6 +280,10 @@ class TaskRunner:
             raise ValueError("timeout must be > 0")
         if retries < 0:
             raise ValueError("retries must be >= 0")
+        if type(priority) is not int and not isinstance(priority, int):
+            raise TypeError(f"priority must be an int, not {type(priority).__name__}")
+        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise ValueError("priority must fit in 64 bits")
         queue = self._queue
         if queue.full():
             await self._wait_for_room(policy if policy is not None else self._policy)
@@ -314,7 +318,7 @@ class TaskRunner:
             # The backpressure path of a busy runner: no timeout context here,
             # since asyncio.timeout() costs more than the rest of submit.
             while queue.full() and not self._closed:
-                await queue.wait_room(loop)
+                await wait_room(queue, loop)
         else:
             await self._wait_for_room_within(policy.timeout)
         if self._closed:
@@ -326,7 +330,7 @@ class TaskRunner:
         try:
             async with asyncio.timeout(timeout):
                 while queue.full() and not self._closed:
-                    await queue.wait_room(loop)
+                    await wait_room(queue, loop)
         except TimeoutError:
             raise QueueFull(
                 f"{self._name} queue stayed full for {timeout} s ({len(queue)} jobs)"
@@ -370,7 +374,7 @@ class TaskRunner:
             if handle is None:
                 if queue.closed:
                     return
-                await queue.wait_item(loop)
+                await wait_item(queue, loop)
                 continue
             current[index] = handle
             handle._state = _RUNNING
