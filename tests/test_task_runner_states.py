@@ -247,3 +247,27 @@ def test_join_waits_for_idle_and_keeps_the_runner_open(loop: asyncio.AbstractEve
             assert await again == 10
 
     run(loop, main())
+
+
+class _Holder(Job[None]):
+    async def run(self) -> None:
+        pass
+
+
+def test_finished_handle_and_job_cycle_is_collected(loop: asyncio.AbstractEventLoop) -> None:
+    """A Job and its handle point at each other (job.handle, handle.job): the
+    native handle must show its references to the GC, or the pair leaks."""
+    import gc
+    import weakref
+
+    async def main() -> weakref.ref[_Holder]:
+        async with TaskRunner(workers=1) as runner:
+            job = _Holder()
+            handle = await runner.submit(job)
+            await handle
+        return weakref.ref(job)
+
+    gc.collect()
+    job_ref = run(loop, main())
+    gc.collect()
+    assert job_ref() is None

@@ -232,3 +232,53 @@ class JobQueue:
     def item_waiter(self, loop: Any) -> Any: ...
     def room_waiter(self, loop: Any) -> Any: ...
     def waiter_cancelled(self, waiter: Any, room: bool) -> None: ...
+
+class JobHandle:
+    """The native fields of pyloop.tasks.TaskHandle (job_handle.rs)."""
+
+    def __init__(
+        self,
+        runner: Any,
+        job: Any,
+        seq: int,
+        name: str | None,
+        priority: int,
+        timeout: float | None,
+        retries: int,
+        backoff: Any,
+        created: Any,
+    ) -> None: ...
+    _runner: Any
+    _job: Any
+    @property
+    def _seq(self) -> int: ...
+    @property
+    def _name(self) -> str | None: ...
+    @property
+    def _priority(self) -> int: ...
+    @property
+    def _timeout(self) -> float | None: ...
+    @property
+    def _retries(self) -> int: ...
+    @property
+    def _backoff(self) -> Any: ...
+    @property
+    def _created(self) -> Any: ...
+    _started: Any
+    _finished: Any
+    _state: Any
+    _outcome: Any
+    _result: Any
+    _error: BaseException | None
+    _error_tb: Any
+    _attempts: int
+    _phase: int
+    _task: Any
+    _cancel_requested: bool
+    _force: bool
+    _timed_out: bool
+    _waiters: list[Any] | None
+    def _begin(self, state: Any, phase: int, started: Any) -> None: ...
+    def _settle(
+        self, state: Any, phase: int, outcome: Any, result: Any, error: Any, finished: Any
+    ) -> list[Any] | None: ...

@@ -377,9 +377,7 @@ class TaskRunner:
                 await wait_item(queue, loop)
                 continue
             current[index] = handle
-            handle._state = _RUNNING
-            handle._phase = PHASE_RUN
-            handle._started = clock()
+            handle._begin(_RUNNING, PHASE_RUN, clock())
             self._running += 1
             try:
                 if handle._timeout is None and self._on_event is None:
@@ -582,15 +580,10 @@ class TaskRunner:
     ) -> None:
         if handle._state is _RUNNING:
             self._running -= 1
-        handle._state = _DONE
-        handle._phase = PHASE_DONE
-        handle._outcome = outcome
-        handle._result = result
-        handle._error = error
-        handle._error_tb = None if error is None else error.__traceback__
-        handle._task = None
         now = self._clock()
-        handle._finished = now
+        # One native call sets state, outcome, result, error (and its traceback),
+        # finish time, drops the task, and hands back the waiters to wake.
+        waiters = handle._settle(_DONE, PHASE_DONE, outcome, result, error, now)
         done = self._done
         if outcome is _COMPLETED:
             done[0] += 1
@@ -601,9 +594,7 @@ class TaskRunner:
         else:
             done[3] += 1
         self._window_add((now, now - handle._created))
-        waiters = handle._waiters
         if waiters:
-            handle._waiters = None
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
