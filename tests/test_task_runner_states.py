@@ -271,3 +271,20 @@ def test_finished_handle_and_job_cycle_is_collected(loop: asyncio.AbstractEventL
     job_ref = run(loop, main())
     gc.collect()
     assert job_ref() is None
+
+
+def test_function_job_is_made_on_demand_and_kept(loop: asyncio.AbstractEventLoop) -> None:
+    """A coroutine function's FunctionJob is built only when handle.job is
+    read, once: a result set through it before a timeout is the job's result."""
+
+    async def main() -> None:
+        never = asyncio.Event()
+        async with TaskRunner(workers=1) as runner:
+            handle = await runner.submit(never.wait, timeout=0.001)
+            job = handle.job
+            assert handle.job is job and job.handle is None
+            job.set_result("partial")
+            assert await handle == "partial"
+            assert handle.outcome is Outcome.TIMEOUT and handle.job is job
+
+    run(loop, main())

@@ -247,9 +247,15 @@ class JobHandle:
         retries: int,
         backoff: Any,
         created: Any,
+        func: Any = None,
+        args: tuple[Any, ...] | None = None,
     ) -> None: ...
     _runner: Any
     _job: Any
+    @property
+    def _func(self) -> Any: ...
+    @property
+    def _args(self) -> tuple[Any, ...] | None: ...
     @property
     def _seq(self) -> int: ...
     @property
@@ -279,6 +285,7 @@ class JobHandle:
     _timed_out: bool
     _waiters: list[Any] | None
     def _begin(self, state: Any, phase: int, started: Any) -> None: ...
+    def _start_attempt(self) -> Any: ...
     def _settle(
         self, state: Any, phase: int, outcome: Any, result: Any, error: Any, finished: Any
     ) -> list[Any] | None: ...

@@ -12,11 +12,26 @@
 //! Values stay the Python objects the runner gave (states, outcomes, clock
 //! readings), so nothing here depends on their types or on the loop in use.
 
-use pyo3::exceptions::PyBaseException;
+use pyo3::exceptions::{PyBaseException, PyException, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::{PyTraverseError, PyVisit};
+use pyo3::types::PyTuple;
+use pyo3::{intern, PyTraverseError, PyVisit};
+
+/// One cached attribute of a `pyloop.tasks` module.
+macro_rules! tasks_attr {
+    ($name:ident, $module:literal, $attr:literal) => {
+        fn $name(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+            static CELL: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+            CELL.import(py, $module, $attr)
+        }
+    };
+}
+
+// The coroutines an attempt runs when the call did not give one (as FunctionJob._start).
+tasks_attr!(await_helper, "pyloop.tasks._job", "_await");
+tasks_attr!(raise_helper, "pyloop.tasks._job", "_raise");
 
 /// `pyloop.tasks._states.State.PENDING`, the state a new handle starts in.
 fn pending(py: Python<'_>) -> PyResult<&Py<PyAny>> {
@@ -34,8 +49,15 @@ fn pending(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 pub struct JobHandle {
     #[pyo3(get, set, name = "_runner")]
     runner: Option<Py<PyAny>>,
+    /// The Job; None for a coroutine function until someone asks for its
+    /// `FunctionJob` (`TaskHandle.job`), which most handles never need.
     #[pyo3(get, set, name = "_job")]
     job: Option<Py<PyAny>>,
+    /// A coroutine function and its argument tuple, when submitted as one.
+    #[pyo3(get, name = "_func")]
+    func: Option<Py<PyAny>>,
+    #[pyo3(get, name = "_args")]
+    args: Option<Py<PyAny>>,
     /// The uid is spelled from it only when read (off the hot path).
     #[pyo3(get, name = "_seq")]
     seq: u64,
@@ -85,10 +107,12 @@ pub struct JobHandle {
 
 impl JobHandle {
     /// Every field that holds a Python object.
-    fn objects_mut(&mut self) -> [&mut Option<Py<PyAny>>; 16] {
+    fn objects_mut(&mut self) -> [&mut Option<Py<PyAny>>; 18] {
         [
             &mut self.runner,
             &mut self.job,
+            &mut self.func,
+            &mut self.args,
             &mut self.name,
             &mut self.timeout,
             &mut self.retries,
@@ -106,10 +130,12 @@ impl JobHandle {
         ]
     }
 
-    fn objects(&self) -> [&Option<Py<PyAny>>; 16] {
+    fn objects(&self) -> [&Option<Py<PyAny>>; 18] {
         [
             &self.runner,
             &self.job,
+            &self.func,
+            &self.args,
             &self.name,
             &self.timeout,
             &self.retries,
@@ -133,7 +159,7 @@ impl Drop for JobHandle {
         // SAFETY: a pyclass is dropped by its tp_dealloc, with the GIL held.
         // Dropping each reference as a Bound is a plain decref, without the
         // "is the GIL held?" check (a thread-local read) that dropping a Py
-        // pays: a handle holds sixteen of them and one is freed per job.
+        // pays: a handle holds eighteen of them and one is freed per job.
         let py = unsafe { Python::assume_gil_acquired() };
         for slot in self.objects_mut() {
             drop(slot.take().map(|obj| obj.into_bound(py)));
@@ -145,7 +171,7 @@ impl Drop for JobHandle {
 impl JobHandle {
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (runner, job, seq, name, priority, timeout, retries, backoff, created))]
+    #[pyo3(signature = (runner, job, seq, name, priority, timeout, retries, backoff, created, func=None, args=None))]
     fn new(
         py: Python<'_>,
         runner: Option<Py<PyAny>>,
@@ -157,10 +183,14 @@ impl JobHandle {
         retries: Option<Py<PyAny>>,
         backoff: Option<Py<PyAny>>,
         created: Option<Py<PyAny>>,
+        func: Option<Py<PyAny>>,
+        args: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         Ok(Self {
             runner,
             job,
+            func,
+            args,
             seq,
             name,
             priority,
@@ -190,6 +220,36 @@ impl JobHandle {
         self.state = state;
         self.phase = phase;
         self.started = started;
+    }
+
+    /// The coroutine one attempt runs: the Job's `_start()`, or for a bare
+    /// coroutine function what `FunctionJob._start` would give, without
+    /// building the FunctionJob. Never raises an `Exception`: a call that
+    /// fails, or gives something other than a coroutine, fails inside the
+    /// attempt's task instead.
+    fn _start_attempt<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let (job, func, args) = {
+            let this = slf.try_borrow()?;
+            let copy = |o: &Option<Py<PyAny>>| o.as_ref().map(|o| o.clone_ref(py));
+            (copy(&this.job), copy(&this.func), copy(&this.args))
+        };
+        if let Some(job) = job {
+            return job.bind(py).call_method0(intern!(py, "_start"));
+        }
+        let (Some(func), Some(args)) = (func, args) else {
+            return Err(PyRuntimeError::new_err("task handle has no job to start"));
+        };
+        let args = args.into_bound(py).downcast_into::<PyTuple>()?;
+        match func.bind(py).call1(args) {
+            // SAFETY: a valid object pointer, with the GIL held.
+            Ok(started) if unsafe { ffi::PyCoro_CheckExact(started.as_ptr()) } != 0 => Ok(started),
+            Ok(awaitable) => await_helper(py)?.call1((awaitable,)),
+            Err(err) if err.is_instance_of::<PyException>(py) => {
+                raise_helper(py)?.call1((err.into_value(py),))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// The job is done: records how, forgets its task, and returns the

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from .._pyloop import JobHandle
 from ._errors import InvalidStateError
 from ._events import TaskRecord
-from ._job import Job
+from ._job import FunctionJob, Job
 from ._states import Outcome, State
 
 T = TypeVar("T")
@@ -56,7 +56,11 @@ class TaskHandle(JobHandle, Generic[T]):
 
     @property
     def job(self) -> Job[T]:
-        return self._job
+        job = self._job
+        if job is None:
+            # Submitted as a coroutine function: its FunctionJob, made once, on demand.
+            job = self._job = FunctionJob(self._func, self._args)
+        return job  # type: ignore[no-any-return]
 
     @property
     def priority(self) -> int:

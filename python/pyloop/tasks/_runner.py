@@ -30,7 +30,7 @@ from ._handle import (
     PHASE_RUN,
     TaskHandle,
 )
-from ._job import _UNSET, FunctionJob, Job
+from ._job import _UNSET, Job
 from ._policies import Backoff, SubmitPolicy, _Mode
 from ._queue import MAX_PRIORITY, MIN_PRIORITY, JobQueue, wait_item, wait_room
 from ._states import Outcome, State
@@ -260,8 +260,11 @@ class TaskRunner:
         loop = self._loop
         if loop is None:
             raise RuntimeError("TaskRunner is not started (use 'async with' or start())")
+        # A coroutine function goes to the handle as (func, args): its FunctionJob
+        # is built only if someone asks for handle.job (_start_attempt runs it).
+        func: Callable[..., Awaitable[T]] | None = None
         if type(job) is FunctionType:
-            job = FunctionJob(job, args)  # the common case first: isinstance(Job) is an ABC check
+            func, job = job, None  # the common case first: isinstance(Job) is an ABC check
         elif isinstance(job, Job):
             if args:
                 raise TypeError("a Job takes no arguments; give them to its constructor")
@@ -275,7 +278,7 @@ class TaskRunner:
                 f"not {type(job).__name__}"
             )
         else:
-            job = FunctionJob(job, args)
+            func, job = job, None
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be > 0")
         if retries < 0:
@@ -297,10 +300,12 @@ class TaskRunner:
             retries,
             backoff if backoff is not None else self._backoff,
             self._clock(),
+            func,
+            args,
         )
-        if type(job) is not FunctionJob:
-            # A FunctionJob is private to its handle and needs no way back: no
-            # reference cycle, so 100k finished jobs are freed without the GC.
+        if job is not None:
+            # A function job needs no way back from its job: no reference
+            # cycle, so 100k finished jobs are freed without the GC.
             job._handle = handle
         self._submitted += 1
         self._unfinished += 1
@@ -385,7 +390,7 @@ class TaskRunner:
                     # attempt with no timer and no events. Anything but a
                     # result goes to _execute, which re-reads the ended attempt.
                     handle._attempts = 1
-                    task = loop.create_task(handle._job._start())
+                    task = loop.create_task(handle._start_attempt())
                     handle._task = task
                     try:
                         result = await task
@@ -406,7 +411,6 @@ class TaskRunner:
     ) -> None:
         """Run the attempts of a started job; ``ended`` is a first attempt that
         already ended (the worker's inline path), read again here."""
-        job = handle._job
         timeout = handle._timeout
         while True:
             rereading = ended is not None
@@ -414,7 +418,7 @@ class TaskRunner:
                 handle._attempts += 1
                 if self._on_event is not None:
                     self._emit(EventKind.STARTED, handle)
-                task = loop.create_task(job._start())
+                task = loop.create_task(handle._start_attempt())
                 handle._task = task
                 timer = None if timeout is None else loop.call_later(timeout, _expire, handle, task)
             else:
@@ -481,7 +485,7 @@ class TaskRunner:
 
     async def _settle_interrupted(self, handle: TaskHandle[Any]) -> None:
         """An attempt (or pause) ended cancelled: run the right hook, then finish."""
-        job = handle._job
+        job = handle.job
         if handle._timed_out and not handle._force:
             outcome = Outcome.TIMEOUT
             hook = "on_timeout"
@@ -507,7 +511,7 @@ class TaskRunner:
 
     async def _run_hook(self, handle: TaskHandle[Any], hook: str) -> None:
         loop = self._loop_or_raise()
-        task = loop.create_task(_call(getattr(handle._job, hook)))
+        task = loop.create_task(_call(getattr(handle.job, hook)))
         handle._task = task
         handle._phase = PHASE_HOOK
         overran: list[bool] = []
