@@ -4,7 +4,8 @@ runner makes every transition, so the handle only reads and waits.
 
 The fields live in the native base ``JobHandle``, built with the runner's
 arguments ``(runner, job, seq, name, priority, timeout, retries, backoff,
-created)``; the start and finish transitions are its ``_begin``/``_settle``.
+created, func, args)``; the start and finish transitions are its
+``_begin``/``_settle``, and ``_start_attempt`` gives an attempt's coroutine.
 """
 
 from __future__ import annotations
