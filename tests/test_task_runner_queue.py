@@ -156,6 +156,24 @@ def test_priority_order_and_fifo_within_a_priority(loop: asyncio.AbstractEventLo
     run(loop, main())
 
 
+def test_priority_out_of_range_is_refused_without_trace(loop: asyncio.AbstractEventLoop) -> None:
+    """The native queue keeps priorities as 64-bit ints: anything else is
+    refused before the job is admitted (no count, no uid used)."""
+    log, job = call_log()
+
+    async def main() -> None:
+        async with TaskRunner(workers=1) as runner:
+            with pytest.raises(ValueError, match="64 bits"):
+                await runner.submit(job, "big", priority=2**63)
+            with pytest.raises(TypeError, match="priority must be an int"):
+                await runner.submit(job, "float", priority=1.5)  # type: ignore[arg-type]
+            assert runner.stats().submitted == 0
+            await runner.submit(job, "edge", priority=-(2**63))
+        assert log == ["edge"]
+
+    run(loop, main())
+
+
 def test_retries_use_exponential_backoff_with_injected_sleep(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
@@ -368,7 +386,6 @@ def test_waiting_submitter_gets_closed_error_at_shutdown(loop: asyncio.AbstractE
 class _Entry:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.queued = True
 
 
 def test_job_queue_levels_fifo_discard_and_room() -> None:
@@ -381,13 +398,15 @@ def test_job_queue_levels_fifo_discard_and_room() -> None:
     for name, priority in [("a", 0), ("b", 7), ("c", 0), ("d", 7)]:
         queue.put(entries[name], priority)
     assert queue.full() and len(queue) == 4
-    queue.discard(entries["b"])
-    assert not queue.full() and len(queue) == 3 and not entries["b"].queued
+    assert queue.discard(entries["b"]) is True
+    assert not queue.full() and len(queue) == 3
+    assert queue.discard(entries["b"]) is False  # already gone: nothing changes
+    assert len(queue) == 3
     queue.put(entries["e"], -3)
     popped = [queue.pop().name for _ in range(4)]
     assert popped == ["d", "a", "c", "e"]
     assert queue.pop() is None and len(queue) == 0
-    assert not any(entry.queued for entry in entries.values())
+    assert not any(queue.discard(entry) for entry in entries.values())
     again = _Entry("again")
     queue.put(again, 7)  # a level used again after it emptied
     assert queue.pop() is again

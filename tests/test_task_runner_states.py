@@ -247,3 +247,44 @@ def test_join_waits_for_idle_and_keeps_the_runner_open(loop: asyncio.AbstractEve
             assert await again == 10
 
     run(loop, main())
+
+
+class _Holder(Job[None]):
+    async def run(self) -> None:
+        pass
+
+
+def test_finished_handle_and_job_cycle_is_collected(loop: asyncio.AbstractEventLoop) -> None:
+    """A Job and its handle point at each other (job.handle, handle.job): the
+    native handle must show its references to the GC, or the pair leaks."""
+    import gc
+    import weakref
+
+    async def main() -> weakref.ref[_Holder]:
+        async with TaskRunner(workers=1) as runner:
+            job = _Holder()
+            handle = await runner.submit(job)
+            await handle
+        return weakref.ref(job)
+
+    gc.collect()
+    job_ref = run(loop, main())
+    gc.collect()
+    assert job_ref() is None
+
+
+def test_function_job_is_made_on_demand_and_kept(loop: asyncio.AbstractEventLoop) -> None:
+    """A coroutine function's FunctionJob is built only when handle.job is
+    read, once: a result set through it before a timeout is the job's result."""
+
+    async def main() -> None:
+        never = asyncio.Event()
+        async with TaskRunner(workers=1) as runner:
+            handle = await runner.submit(never.wait, timeout=0.001)
+            job = handle.job
+            assert handle.job is job and job.handle is None
+            job.set_result("partial")
+            assert await handle == "partial"
+            assert handle.outcome is Outcome.TIMEOUT and handle.job is job
+
+    run(loop, main())

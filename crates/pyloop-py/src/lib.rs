@@ -13,6 +13,8 @@ mod gil_cell;
 mod handle;
 mod imports;
 mod io_ready;
+mod job_handle;
+mod job_queue;
 mod loop_;
 mod pipe_transport;
 mod recv_buffer;
@@ -46,6 +48,8 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipe_transport::ReadPipeTransport>()?;
     m.add_class::<pipe_transport::WritePipeTransport>()?;
     m.add_class::<datagram::DatagramTransport>()?;
+    m.add_class::<job_handle::JobHandle>()?;
+    m.add_class::<job_queue::JobQueue>()?;
     m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
     slots::install(m.py())?;

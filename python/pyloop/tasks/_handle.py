@@ -1,23 +1,24 @@
 """``TaskHandle``: what ``submit`` returns. It owns a job's observable state
 (state, outcome, result, times) and the futures of those who wait for it; the
 runner makes every transition, so the handle only reads and waits.
+
+The fields live in the native base ``JobHandle``, built with the runner's
+arguments ``(runner, job, seq, name, priority, timeout, retries, backoff,
+created, func, args)``; the start and finish transitions are its
+``_begin``/``_settle``, and ``_start_attempt`` gives an attempt's coroutine.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from .._pyloop import JobHandle
 from ._errors import InvalidStateError
 from ._events import TaskRecord
-from ._job import Job
-from ._policies import Backoff
+from ._job import FunctionJob, Job
 from ._states import Outcome, State
-
-if TYPE_CHECKING:
-    from ._runner import TaskRunner
 
 T = TypeVar("T")
 
@@ -29,7 +30,7 @@ PHASE_HOOK = 3  # on_timeout / on_cancel
 PHASE_DONE = 4
 
 
-class TaskHandle(Generic[T]):
+class TaskHandle(JobHandle, Generic[T]):
     """A submitted job: await it for the result, or read its state at any time.
 
     ``await handle`` returns the result or raises the job's error (TimeoutError
@@ -38,69 +39,9 @@ class TaskHandle(Generic[T]):
     ``InvalidStateError`` while the job is not done.
     """
 
-    __slots__ = (
-        "_attempts",
-        "_backoff",
-        "_cancel_requested",
-        "_created",
-        "_error",
-        "_error_tb",
-        "_finished",
-        "_force",
-        "_job",
-        "_name",
-        "_outcome",
-        "_phase",
-        "_priority",
-        "_result",
-        "_retries",
-        "_runner",
-        "_seq",
-        "_started",
-        "_state",
-        "_task",
-        "_timed_out",
-        "_timeout",
-        "_waiters",
-        "queued",
-    )
-
-    def __init__(
-        self,
-        runner: TaskRunner,
-        job: Job[T],
-        seq: int,
-        name: str | None,
-        priority: int,
-        timeout: float | None,
-        retries: int,
-        backoff: Backoff,
-        created: float,
-    ) -> None:
-        self._runner = runner
-        self._job = job
-        self._seq = seq  # the uid is spelled from it only when read: off the hot path
-        self._name = name
-        self._priority = priority
-        self._timeout = timeout
-        self._retries = retries
-        self._backoff = backoff
-        self._created = created
-        self._started: float | None = None
-        self._finished: float | None = None
-        self._state = State.PENDING
-        self._outcome: Outcome | None = None
-        self._result: Any = None
-        self._error: BaseException | None = None
-        self._error_tb: TracebackType | None = None
-        self._attempts = 0
-        self._phase = PHASE_QUEUED
-        self._task: asyncio.Future[Any] | None = None
-        self._cancel_requested = False
-        self._force = False
-        self._timed_out = False
-        self._waiters: list[asyncio.Future[None]] | None = None
-        self.queued = True
+    # Every field is native (JobHandle, crates/pyloop-py/src/job_handle.rs):
+    # building a handle and finishing it run once per job.
+    __slots__ = ()
 
     # --- identity and state -------------------------------------------------
 
@@ -116,7 +57,11 @@ class TaskHandle(Generic[T]):
 
     @property
     def job(self) -> Job[T]:
-        return self._job
+        job = self._job
+        if job is None:
+            # Submitted as a coroutine function: its FunctionJob, made once, on demand.
+            job = self._job = FunctionJob(self._func, self._args)
+        return job  # type: ignore[no-any-return]
 
     @property
     def priority(self) -> int:

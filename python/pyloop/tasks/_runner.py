@@ -30,9 +30,9 @@ from ._handle import (
     PHASE_RUN,
     TaskHandle,
 )
-from ._job import _UNSET, FunctionJob, Job
+from ._job import _UNSET, Job
 from ._policies import Backoff, SubmitPolicy, _Mode
-from ._queue import JobQueue
+from ._queue import MAX_PRIORITY, MIN_PRIORITY, JobQueue, wait_item, wait_room
 from ._states import Outcome, State
 from ._stats import RunnerStats, SlidingWindow
 
@@ -260,8 +260,11 @@ class TaskRunner:
         loop = self._loop
         if loop is None:
             raise RuntimeError("TaskRunner is not started (use 'async with' or start())")
+        # A coroutine function goes to the handle as (func, args): its FunctionJob
+        # is built only if someone asks for handle.job (_start_attempt runs it).
+        func: Callable[..., Awaitable[T]] | None = None
         if type(job) is FunctionType:
-            job = FunctionJob(job, args)  # the common case first: isinstance(Job) is an ABC check
+            func, job = job, None  # the common case first: isinstance(Job) is an ABC check
         elif isinstance(job, Job):
             if args:
                 raise TypeError("a Job takes no arguments; give them to its constructor")
@@ -275,11 +278,15 @@ class TaskRunner:
                 f"not {type(job).__name__}"
             )
         else:
-            job = FunctionJob(job, args)
+            func, job = job, None
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be > 0")
         if retries < 0:
             raise ValueError("retries must be >= 0")
+        if type(priority) is not int and not isinstance(priority, int):
+            raise TypeError(f"priority must be an int, not {type(priority).__name__}")
+        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise ValueError("priority must fit in 64 bits")
         queue = self._queue
         if queue.full():
             await self._wait_for_room(policy if policy is not None else self._policy)
@@ -293,10 +300,12 @@ class TaskRunner:
             retries,
             backoff if backoff is not None else self._backoff,
             self._clock(),
+            func,
+            args,
         )
-        if type(job) is not FunctionJob:
-            # A FunctionJob is private to its handle and needs no way back: no
-            # reference cycle, so 100k finished jobs are freed without the GC.
+        if job is not None:
+            # A function job needs no way back from its job: no reference
+            # cycle, so 100k finished jobs are freed without the GC.
             job._handle = handle
         self._submitted += 1
         self._unfinished += 1
@@ -314,7 +323,7 @@ class TaskRunner:
             # The backpressure path of a busy runner: no timeout context here,
             # since asyncio.timeout() costs more than the rest of submit.
             while queue.full() and not self._closed:
-                await queue.wait_room(loop)
+                await wait_room(queue, loop)
         else:
             await self._wait_for_room_within(policy.timeout)
         if self._closed:
@@ -326,7 +335,7 @@ class TaskRunner:
         try:
             async with asyncio.timeout(timeout):
                 while queue.full() and not self._closed:
-                    await queue.wait_room(loop)
+                    await wait_room(queue, loop)
         except TimeoutError:
             raise QueueFull(
                 f"{self._name} queue stayed full for {timeout} s ({len(queue)} jobs)"
@@ -370,12 +379,10 @@ class TaskRunner:
             if handle is None:
                 if queue.closed:
                     return
-                await queue.wait_item(loop)
+                await wait_item(queue, loop)
                 continue
             current[index] = handle
-            handle._state = _RUNNING
-            handle._phase = PHASE_RUN
-            handle._started = clock()
+            handle._begin(_RUNNING, PHASE_RUN, clock())
             self._running += 1
             try:
                 if handle._timeout is None and self._on_event is None:
@@ -383,7 +390,7 @@ class TaskRunner:
                     # attempt with no timer and no events. Anything but a
                     # result goes to _execute, which re-reads the ended attempt.
                     handle._attempts = 1
-                    task = loop.create_task(handle._job._start())
+                    task = loop.create_task(handle._start_attempt())
                     handle._task = task
                     try:
                         result = await task
@@ -404,7 +411,6 @@ class TaskRunner:
     ) -> None:
         """Run the attempts of a started job; ``ended`` is a first attempt that
         already ended (the worker's inline path), read again here."""
-        job = handle._job
         timeout = handle._timeout
         while True:
             rereading = ended is not None
@@ -412,7 +418,7 @@ class TaskRunner:
                 handle._attempts += 1
                 if self._on_event is not None:
                     self._emit(EventKind.STARTED, handle)
-                task = loop.create_task(job._start())
+                task = loop.create_task(handle._start_attempt())
                 handle._task = task
                 timer = None if timeout is None else loop.call_later(timeout, _expire, handle, task)
             else:
@@ -479,7 +485,7 @@ class TaskRunner:
 
     async def _settle_interrupted(self, handle: TaskHandle[Any]) -> None:
         """An attempt (or pause) ended cancelled: run the right hook, then finish."""
-        job = handle._job
+        job = handle.job
         if handle._timed_out and not handle._force:
             outcome = Outcome.TIMEOUT
             hook = "on_timeout"
@@ -505,7 +511,7 @@ class TaskRunner:
 
     async def _run_hook(self, handle: TaskHandle[Any], hook: str) -> None:
         loop = self._loop_or_raise()
-        task = loop.create_task(_call(getattr(handle._job, hook)))
+        task = loop.create_task(_call(getattr(handle.job, hook)))
         handle._task = task
         handle._phase = PHASE_HOOK
         overran: list[bool] = []
@@ -578,15 +584,10 @@ class TaskRunner:
     ) -> None:
         if handle._state is _RUNNING:
             self._running -= 1
-        handle._state = _DONE
-        handle._phase = PHASE_DONE
-        handle._outcome = outcome
-        handle._result = result
-        handle._error = error
-        handle._error_tb = None if error is None else error.__traceback__
-        handle._task = None
         now = self._clock()
-        handle._finished = now
+        # One native call sets state, outcome, result, error (and its traceback),
+        # finish time, drops the task, and hands back the waiters to wake.
+        waiters = handle._settle(_DONE, PHASE_DONE, outcome, result, error, now)
         done = self._done
         if outcome is _COMPLETED:
             done[0] += 1
@@ -597,9 +598,7 @@ class TaskRunner:
         else:
             done[3] += 1
         self._window_add((now, now - handle._created))
-        waiters = handle._waiters
         if waiters:
-            handle._waiters = None
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
