@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod deadline;
 pub mod error;
+pub mod fd_map;
 pub mod fork;
 pub mod reactor;
 pub mod registry;

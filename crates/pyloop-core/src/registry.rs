@@ -30,7 +30,6 @@
 //! selectors report `EPOLLERR` (the callback's next system call gets the
 //! error).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -40,6 +39,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::unix::AsyncFd;
+
+use crate::fd_map::FdMap;
 use tokio::io::Interest;
 
 /// A borrowed fd: pyloop never closes it, the user does.
@@ -151,7 +152,7 @@ pub struct IoEvent {
 
 #[derive(Default)]
 struct Inner {
-    watched: HashMap<RawFd, Watched>,
+    watched: FdMap<Watched>,
     /// Fds handed out ready by the last poll: looked at again by the next.
     recheck: Vec<RawFd>,
     /// The fds one poll looks at; kept only for its capacity (a poll per
@@ -235,7 +236,7 @@ impl IoRegistry {
     }
 
     /// Keeps `count` in step; called with the lock held, after each change.
-    fn recount(&self, watched: &HashMap<RawFd, Watched>) {
+    fn recount(&self, watched: &FdMap<Watched>) {
         let reserved = usize::from(watched.contains_key(&self.reserved.load(Ordering::Relaxed)));
         self.count
             .store(watched.len() - reserved, Ordering::Release);

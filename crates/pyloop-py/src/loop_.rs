@@ -5,10 +5,11 @@
 //! executors, async generators, the exception handler) lives in
 //! `python/pyloop/_loop.py`, which subclasses this class.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use pyloop_core::fd_map::FdMap;
 use pyloop_core::reactor::{Next, Park, Waker};
 use pyloop_core::{monotonic, IoEvent, Reactor, Timer, TimerHeap};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -68,12 +69,12 @@ struct Schedule {
     ready: VecDeque<Py<Handle>>,
     timers: TimerHeap<Scheduled>,
     /// `add_reader` / `add_writer` callbacks by fd.
-    readers: HashMap<RawFd, Py<Handle>>,
-    writers: HashMap<RawFd, Py<Handle>>,
+    readers: FdMap<Py<Handle>>,
+    writers: FdMap<Py<Handle>>,
 }
 
 impl Schedule {
-    fn io_handles(&mut self, read: bool) -> &mut HashMap<RawFd, Py<Handle>> {
+    fn io_handles(&mut self, read: bool) -> &mut FdMap<Py<Handle>> {
         if read {
             &mut self.readers
         } else {
