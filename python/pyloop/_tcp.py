@@ -227,14 +227,12 @@ class TcpMixin(_LoopBase):
         if happy_eyeballs_delay is not None and interleave is None:
             interleave = 1  # happy eyeballs alternates families by default
         resolve = host is not None or port is not None
-        if resolve:
-            if sock is not None:
-                raise ValueError("host/port and sock can not be specified at the same time")
-        elif sock is None:
-            raise ValueError("host and port was not specified and no sock specified")
-        elif sock.type != socket.SOCK_STREAM:
+        _check_address_or_sock(
+            resolve, sock, "host/port", "host and port was not specified and no sock specified"
+        )
+        if sock is not None:
             # Any stream socket goes, AF_UNIX included (asyncio allows it).
-            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            _check_stream_sock(sock)
 
         owned = sock is None
         if sock is None:
@@ -424,8 +422,7 @@ class TcpMixin(_LoopBase):
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
-        if sock.type != socket.SOCK_STREAM:
-            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        _check_stream_sock(sock)
         _check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         check_not_ssl_socket(sock)
         transport, protocol = await self._create_connection_transport(
@@ -467,20 +464,13 @@ class TcpMixin(_LoopBase):
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         # Unlike the other calls, asyncio tests `ssl is None` here.
-        if ssl_handshake_timeout is not None and ssl is None:
-            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-        if ssl_shutdown_timeout is not None and ssl is None:
-            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        _check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             check_not_ssl_socket(sock)
         bind = host is not None or port is not None
-        if bind:
-            if sock is not None:
-                raise ValueError("host/port and sock can not be specified at the same time")
-        elif sock is None:
-            raise ValueError("Neither host/port nor sock were specified")
-        elif sock.type != socket.SOCK_STREAM:
-            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        _check_address_or_sock(bind, sock, "host/port", "Neither host/port nor sock were specified")
+        if sock is not None:
+            _check_stream_sock(sock)
 
         if bind:
             if reuse_address is None:
@@ -782,6 +772,22 @@ class TcpMixin(_LoopBase):
             if protocol is not None:
                 context["protocol"] = protocol
             self.call_exception_handler(context)
+
+
+def _check_address_or_sock(given: bool, sock: Any, what: str, missing: str) -> None:
+    """asyncio's rule for where to connect or listen: an address (`what`:
+    host/port, a path) or `sock`, exactly one; `missing` is its message
+    (it differs from call to call in asyncio)."""
+    if given:
+        if sock is not None:
+            raise ValueError(f"{what} and sock can not be specified at the same time")
+    elif sock is None:
+        raise ValueError(missing)
+
+
+def _check_stream_sock(sock: Any) -> None:
+    if sock.type != socket.SOCK_STREAM:
+        raise ValueError(f"A Stream Socket was expected, got {sock!r}")
 
 
 def _check_ssl_timeouts(ssl: Any, handshake: float | None, shutdown: float | None) -> None:

@@ -19,7 +19,7 @@ from asyncio.base_events import Server
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._tcp import _check_ssl_timeouts, asyncio_has_keyword, keyword_if
+from ._tcp import _check_address_or_sock, _check_ssl_timeouts, asyncio_has_keyword, keyword_if
 
 logger = logging.getLogger("asyncio")
 
@@ -102,12 +102,9 @@ class UnixMixin(_Base):
             if server_hostname is not None:
                 raise ValueError("server_hostname is only meaningful with ssl")
             _check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_address_or_sock(path is not None, sock, "path", "no path and sock were specified")
         if path is not None:
-            if sock is not None:
-                raise ValueError("path and sock can not be specified at the same time")
             path = os.fspath(path)
-        elif sock is None:
-            raise ValueError("no path and sock were specified")
         else:
             _check_unix_stream(sock)
 
@@ -149,12 +146,11 @@ class UnixMixin(_Base):
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
         _check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_address_or_sock(
+            path is not None, sock, "path", "path was not specified, and no sock specified"
+        )
         if path is not None:
-            if sock is not None:
-                raise ValueError("path and sock can not be specified at the same time")
             path = os.fspath(path)
-        elif sock is None:
-            raise ValueError("path was not specified, and no sock specified")
         else:
             _check_unix_stream(sock)
 
