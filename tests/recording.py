@@ -18,7 +18,27 @@ import pytest
 Contexts = list[dict[str, Any]]
 
 
-class _Recording:
+class _Waiting:
+    """`until(condition)`, woken by `_changed()` from each recorded callback."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Waits, one callback at a time, until condition() holds."""
+        while not condition():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class _Recording(_Waiting):
     """The callbacks common to Protocol and BufferedProtocol."""
 
     def __init__(self, *, keep_open_on_eof: bool | None = None) -> None:
@@ -32,16 +52,9 @@ class _Recording:
         self.writing_paused = False
         self.size_at_pause: list[int] = []
         self.size_at_resume: list[int] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        super().__init__()
 
     # -- awaiting ------------------------------------------------------------------
-
-    async def until(self, condition: Callable[[], bool]) -> None:
-        """Waits, one callback at a time, until condition() holds."""
-        while not condition():
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            await waiter
 
     async def received(self, count: int) -> bytes:
         """Waits until `count` bytes arrived in all; fails if the connection
@@ -52,12 +65,6 @@ class _Recording:
 
     async def resumed(self) -> None:
         await self.until(lambda: not self.writing_paused or self.lost.done())
-
-    def _changed(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- the callbacks -------------------------------------------------------------
 
@@ -132,6 +139,70 @@ class BufferedRecorder(_Recording, asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self._got(bytes(self.buffer[:nbytes]))
+
+
+class DatagramRecorder(_Waiting, asyncio.DatagramProtocol):
+    """A DatagramProtocol that records its callbacks; a test awaits
+    `until(condition)`, which wakes on each callback."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.events: list[str] = []
+        self.received: list[tuple[bytes, Any]] = []
+        self.errors: list[Exception] = []
+        self.transport: Any = None
+        self.made: asyncio.Future[Any] = loop.create_future()
+        self.lost: asyncio.Future[BaseException | None] = loop.create_future()
+        self.writing_paused = False
+        self.size_at_pause: list[int] = []
+        super().__init__()
+
+    async def datagrams(self, count: int) -> list[tuple[bytes, Any]]:
+        """Waits until `count` datagrams arrived in all (fails if the
+        endpoint is lost first); returns every one received so far."""
+        await self.until(lambda: len(self.received) >= count or self.lost.done())
+        assert len(self.received) >= count, f"lost after {len(self.received)} of {count}"
+        return list(self.received)
+
+    def calls(self) -> list[str]:
+        """The callbacks in order, consecutive repeats shown once."""
+        shown: list[str] = []
+        for event in self.events:
+            if shown[-1:] != [event]:
+                shown.append(event)
+        return shown
+
+    def connection_made(self, transport: Any) -> None:
+        self.events.append("made")
+        self.transport = transport
+        self.made.set_result(transport)
+        self._changed()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.events.append("datagram")
+        self.received.append((data, addr))
+        self._changed()
+
+    def error_received(self, exc: Exception) -> None:
+        self.events.append("error")
+        self.errors.append(exc)
+        self._changed()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.events.append("lost")
+        self.lost.set_result(exc)
+        self._changed()
+
+    def pause_writing(self) -> None:
+        self.events.append("pause_writing")
+        self.writing_paused = True
+        self.size_at_pause.append(self.transport.get_write_buffer_size())
+        self._changed()
+
+    def resume_writing(self) -> None:
+        self.events.append("resume_writing")
+        self.writing_paused = False
+        self._changed()
 
 
 def collect_exceptions(loop: asyncio.AbstractEventLoop) -> Contexts:

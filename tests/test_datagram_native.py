@@ -21,66 +21,17 @@ import struct
 import sys
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from recording import DatagramRecorder as Datagrams
 from recording import collect_exceptions, needs_ipv6, open_fds
 
 # 3.13 sends empty datagrams and counts 8 bytes of header per queued one.
 HEADER = 8 if sys.version_info >= (3, 13) else 0
 PY312 = sys.version_info >= (3, 12)
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
-
-
-class Datagrams(asyncio.DatagramProtocol):
-    """Records its callbacks; a test awaits ``until(condition)``."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-        self.received: list[tuple[bytes, Any]] = []
-        self.errors: list[Exception] = []
-        self.transport: Any = None
-        self.paused = False
-        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self._waiters: list[asyncio.Future[None]] = []
-
-    async def until(self, condition: Callable[[], bool]) -> None:
-        while not condition():
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            await waiter
-
-    def _changed(self, event: str) -> None:
-        self.events.append(event)
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        self._changed("made")
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.received.append((data, addr))
-        self._changed("datagram")
-
-    def error_received(self, exc: Exception) -> None:
-        self.errors.append(exc)
-        self._changed("error")
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.lost.set_result(exc)
-        self._changed("lost")
-
-    def pause_writing(self) -> None:
-        self.paused = True
-        self._changed("pause_writing")
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self._changed("resume_writing")
 
 
 async def make(
@@ -453,7 +404,7 @@ def test_queue_accounting_under_eagain(loop: asyncio.AbstractEventLoop, short_di
             assert protocol.events == ["made", "pause_writing"]
             got = [await loop.sock_recv(receiver, 65536) for _ in sent]
             assert got == sent
-            await protocol.until(lambda: not protocol.paused)
+            await protocol.until(lambda: not protocol.writing_paused)
             # asyncio 3.13.0 adds the header bytes and never takes them back
             # (later versions keep a symmetric _header_size); pyloop does not.
             leaks_headers = (
@@ -533,7 +484,8 @@ def test_dropped_unclosed_transport_warns_and_closes_its_socket(
         sock = udp()
         transport, protocol = await make(sock)
         transport.pause_reading()  # no registration keeps it alive
-        protocol.transport = None
+        # Nor the protocol (its `made` future holds the transport too).
+        protocol.transport = protocol.made = None
         ref = weakref.ref(transport)
         with pytest.warns(ResourceWarning, match="unclosed transport <"):
             del transport

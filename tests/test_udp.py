@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from recording import DatagramRecorder as Datagrams
 from recording import collect_exceptions, needs_ipv6
 
 PY312 = sys.version_info >= (3, 12)
@@ -35,82 +36,6 @@ needs_reuse_port = pytest.mark.skipif(
     not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT"
 )
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
-
-
-class Datagrams(asyncio.DatagramProtocol):
-    """A DatagramProtocol that records its callbacks; a test awaits
-    `until(condition)`, which wakes on each callback."""
-
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.events: list[str] = []
-        self.received: list[tuple[bytes, Any]] = []
-        self.errors: list[Exception] = []
-        self.transport: Any = None
-        self.made: asyncio.Future[Any] = loop.create_future()
-        self.lost: asyncio.Future[BaseException | None] = loop.create_future()
-        self.writing_paused = False
-        self.size_at_pause: list[int] = []
-        self._waiters: list[asyncio.Future[None]] = []
-
-    async def until(self, condition: Callable[[], bool]) -> None:
-        while not condition():
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            await waiter
-
-    async def datagrams(self, count: int) -> list[tuple[bytes, Any]]:
-        """Waits until `count` datagrams arrived in all (fails if the
-        endpoint is lost first); returns every one received so far."""
-        await self.until(lambda: len(self.received) >= count or self.lost.done())
-        assert len(self.received) >= count, f"lost after {len(self.received)} of {count}"
-        return list(self.received)
-
-    def _changed(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def calls(self) -> list[str]:
-        """The callbacks in order, consecutive repeats shown once."""
-        shown: list[str] = []
-        for event in self.events:
-            if shown[-1:] != [event]:
-                shown.append(event)
-        return shown
-
-    def connection_made(self, transport: Any) -> None:
-        self.events.append("made")
-        self.transport = transport
-        self.made.set_result(transport)
-        self._changed()
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.events.append("datagram")
-        self.received.append((data, addr))
-        self._changed()
-
-    def error_received(self, exc: Exception) -> None:
-        self.events.append("error")
-        self.errors.append(exc)
-        self._changed()
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.events.append("lost")
-        self.lost.set_result(exc)
-        self._changed()
-
-    def pause_writing(self) -> None:
-        self.events.append("pause_writing")
-        self.writing_paused = True
-        self.size_at_pause.append(self.transport.get_write_buffer_size())
-        self._changed()
-
-    def resume_writing(self) -> None:
-        self.events.append("resume_writing")
-        self.writing_paused = False
-        self._changed()
 
 
 class Echo(Datagrams):
