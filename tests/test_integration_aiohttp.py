@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from aiohttp import ClientSession, WSMsgType, web  # pinned in the test extra
+from web_serving import serving
 
 
 async def _echo_json(request: web.Request) -> web.Response:
@@ -33,27 +34,18 @@ def test_aiohttp_json_and_websocket(loop: asyncio.AbstractEventLoop) -> None:
         app = web.Application()
         app.router.add_post("/json", _echo_json)
         app.router.add_get("/ws", _websocket)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        try:
-            host, port = runner.addresses[0][:2]
-            base = f"http://{host}:{port}"
-            async with ClientSession() as session:
-                replies = []
-                for i in range(20):  # keep-alive: one connection, many requests
-                    async with session.post(f"{base}/json", json={"n": i}) as response:
-                        replies.append((response.status, await response.json()))
-                async with session.ws_connect(f"{base}/ws") as ws:
-                    await ws.send_str("hello websocket")
-                    text = await ws.receive_str()
-                    await ws.send_bytes(b"\x00\x01\x02" * 1000)
-                    binary = await ws.receive_bytes()
-                    await ws.close()
-                    close_code = ws.close_code
-        finally:
-            await runner.cleanup()
+        async with serving(app) as base, ClientSession() as session:
+            replies = []
+            for i in range(20):  # keep-alive: one connection, many requests
+                async with session.post(f"{base}/json", json={"n": i}) as response:
+                    replies.append((response.status, await response.json()))
+            async with session.ws_connect(f"{base}/ws") as ws:
+                await ws.send_str("hello websocket")
+                text = await ws.receive_str()
+                await ws.send_bytes(b"\x00\x01\x02" * 1000)
+                binary = await ws.receive_bytes()
+                await ws.close()
+                close_code = ws.close_code
         return replies, text, binary, close_code
 
     replies, text, binary, close_code = loop.run_until_complete(main())
@@ -77,20 +69,12 @@ def test_aiohttp_file_response_over_plain_http(
     async def main() -> tuple[int, str, str]:
         app = web.Application()
         app.router.add_get("/file", download)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        try:
-            host, port = runner.addresses[0][:2]
-            async with ClientSession() as session:
-                # Twice on one keep-alive connection: the transport works after.
-                digests = []
-                for _ in range(2):
-                    async with session.get(f"http://{host}:{port}/file") as response:
-                        digests.append(hashlib.sha256(await response.read()).hexdigest())
-        finally:
-            await runner.cleanup()
+        async with serving(app) as base, ClientSession() as session:
+            # Twice on one keep-alive connection: the transport works after.
+            digests = []
+            for _ in range(2):
+                async with session.get(f"{base}/file") as response:
+                    digests.append(hashlib.sha256(await response.read()).hexdigest())
         return response.status, digests[0], digests[1]
 
     status, first, second = loop.run_until_complete(main())

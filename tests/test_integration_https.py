@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, TCPConnector, web  # pinned in the test extra
 from tls_certs import localhost_contexts, needs_openssl
+from web_serving import serving
 
 pytestmark = needs_openssl
 
@@ -46,29 +47,23 @@ def test_aiohttp_https_json_and_file(
             return web.FileResponse(path)
 
         app.router.add_get("/file", download)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "localhost", 0, ssl_context=server_ctx)
-        await site.start()
-        try:
-            port = runner.addresses[0][1]
-            base = f"https://localhost:{port}"
-            async with ClientSession(connector=TCPConnector(ssl=client_ctx)) as session:
-                replies = []
-                for i in range(10):  # keep-alive: one TLS connection, many requests
-                    payload = {"n": i, "text": "é" * i}
-                    async with session.post(f"{base}/json", json=payload) as response:
-                        replies.append((response.status, await response.json()))
-                async with session.get(f"{base}/file") as response:
-                    status = response.status
-                    assert response.connection is not None  # still reading the body
-                    ssl_object = response.connection.transport.get_extra_info("ssl_object")
-                    tls_version = ssl_object.version() if ssl_object else None
-                    digest = hashlib.sha256()
-                    async for chunk in response.content.iter_chunked(1 << 16):
-                        digest.update(chunk)
-        finally:
-            await runner.cleanup()
+        async with (
+            serving(app, "localhost", server_ctx) as base,
+            ClientSession(connector=TCPConnector(ssl=client_ctx)) as session,
+        ):
+            replies = []
+            for i in range(10):  # keep-alive: one TLS connection, many requests
+                payload = {"n": i, "text": "é" * i}
+                async with session.post(f"{base}/json", json=payload) as response:
+                    replies.append((response.status, await response.json()))
+            async with session.get(f"{base}/file") as response:
+                status = response.status
+                assert response.connection is not None  # still reading the body
+                ssl_object = response.connection.transport.get_extra_info("ssl_object")
+                tls_version = ssl_object.version() if ssl_object else None
+                digest = hashlib.sha256()
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    digest.update(chunk)
         return replies, status, digest.hexdigest(), tls_version
 
     replies, status, digest, tls_version = loop.run_until_complete(main())
