@@ -1,17 +1,17 @@
 //! The reactor: one Tokio current_thread runtime per loop, driven only by the
-//! loop's own thread, inside `park`.
+//! loop's own thread, inside `drive` (one `block_on` per run of the loop).
 //!
-//! `park` is step 2 of a loop iteration: wait for a cross-thread wake-up, a
-//! signal byte on the wake-up socket, or the timeout, whichever comes first.
-//! Nothing here sleeps a fixed interval; an idle loop blocks in the kernel.
-//! The caller releases the GIL around `park` (a Tokio task never needs it).
+//! Between two steps of the loop, `drive` waits (step 2 of an iteration) for
+//! a ready fd, a cross-thread wake-up, a signal byte on the wake-up socket, or
+//! the deadline, whichever comes first. Nothing here sleeps a fixed interval;
+//! an idle loop blocks in the kernel. The caller releases the GIL around
+//! `drive` (a Tokio task never needs it) and each step takes it back.
 
 use std::future::Future;
 use std::io::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::Poll;
-use std::time::Duration;
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -22,7 +22,7 @@ use crate::error::CoreError;
 use crate::fork::Owner;
 use crate::registry::{IoEvent, IoRegistry, RemoteWaker};
 
-/// Why `park` returned.
+/// Why a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Park {
     /// The timeout ran out (or was zero).
@@ -237,46 +237,6 @@ impl Reactor {
         Ok(done)
     }
 
-    /// Collects fd readiness without blocking: one zero-timeout turn of the
-    /// I/O driver.
-    pub fn poll_io(&self, events: &mut Vec<IoEvent>) -> Result<(), CoreError> {
-        if self.registry.is_empty() {
-            return Ok(());
-        }
-        let mut asked = false;
-        self.drive(events, |_, _| {
-            if std::mem::replace(&mut asked, true) {
-                Next::Done(())
-            } else {
-                Next::PollIo
-            }
-        })
-    }
-
-    /// Blocks until woken, signalled, a watched fd is ready, or `timeout`
-    /// (None: no deadline) passes. Ready fds are appended to `events`.
-    pub fn park(
-        &self,
-        timeout: Option<Duration>,
-        events: &mut Vec<IoEvent>,
-    ) -> Result<Park, CoreError> {
-        let deadline = timeout.map(|t| crate::monotonic() + t.min(MAX_PARK).as_secs_f64());
-        self.park_until(deadline, events)
-    }
-
-    /// `park` with the deadline as a time of the monotonic clock (None: no
-    /// deadline): one wait of `drive`.
-    pub fn park_until(
-        &self,
-        deadline: Option<f64>,
-        events: &mut Vec<IoEvent>,
-    ) -> Result<Park, CoreError> {
-        self.drive(events, |_, woke| match woke {
-            None => Next::Wait(deadline),
-            Some(woke) => Next::Done(woke),
-        })
-    }
-
     /// Why a wait ended, with the wake-up socket's event taken out of
     /// `events`: Signalled when it was all there was and a byte came.
     fn settle_signal(&self, woke: Park, events: &mut Vec<IoEvent>) -> Park {
@@ -334,6 +294,51 @@ impl Drop for Reactor {
             // may be dropped from a callback of another loop's `drive`.
             runtime.shutdown_background();
         }
+    }
+}
+
+/// One-wait uses of `drive`, for the unit tests below (the loop drives a
+/// whole run through `drive` itself).
+#[cfg(test)]
+impl Reactor {
+    /// Collects fd readiness without blocking: one zero-timeout turn of the
+    /// I/O driver.
+    pub fn poll_io(&self, events: &mut Vec<IoEvent>) -> Result<(), CoreError> {
+        if self.registry.is_empty() {
+            return Ok(());
+        }
+        let mut asked = false;
+        self.drive(events, |_, _| {
+            if std::mem::replace(&mut asked, true) {
+                Next::Done(())
+            } else {
+                Next::PollIo
+            }
+        })
+    }
+
+    /// Blocks until woken, signalled, a watched fd is ready, or `timeout`
+    /// (None: no deadline) passes. Ready fds are appended to `events`.
+    pub fn park(
+        &self,
+        timeout: Option<std::time::Duration>,
+        events: &mut Vec<IoEvent>,
+    ) -> Result<Park, CoreError> {
+        let deadline = timeout.map(|t| crate::monotonic() + t.min(MAX_PARK).as_secs_f64());
+        self.park_until(deadline, events)
+    }
+
+    /// `park` with the deadline as a time of the monotonic clock (None: no
+    /// deadline): one wait of `drive`.
+    pub fn park_until(
+        &self,
+        deadline: Option<f64>,
+        events: &mut Vec<IoEvent>,
+    ) -> Result<Park, CoreError> {
+        self.drive(events, |_, woke| match woke {
+            None => Next::Wait(deadline),
+            Some(woke) => Next::Done(woke),
+        })
     }
 }
 
