@@ -149,8 +149,10 @@ impl<T: Timer> TimerHeap<T> {
         let mut child = 2 * pos + 1;
         while child < end {
             let right = child + 1;
-            if right < end && self.heap[child].when() >= self.heap[right].when() {
-                child = right;
+            // Branch-free choice of the child: which one is smaller is a coin
+            // toss for the CPU's predictor on every level of a large heap.
+            if right < end {
+                child += usize::from(self.heap[child].when() >= self.heap[right].when());
             }
             self.heap.swap(pos, child);
             pos = child;
