@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import tempfile
 import threading
@@ -193,3 +194,93 @@ def test_ready_callbacks_do_not_starve_io(loop: asyncio.AbstractEventLoop, pair)
     loop.run_forever()
     assert spins[0] >= 1
     run_briefly(loop)
+
+
+def nonblocking_socketpair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    return a, b
+
+
+def _reuse_number(number: int, replacement: int) -> None:
+    """Closes the file ``number`` names and gives the number to the file
+    ``replacement`` names, in one step (dup2), so no other file takes it."""
+    os.dup2(replacement, number, inheritable=False)
+    os.close(replacement)
+
+
+@pytest.mark.parametrize("how", ["sock_recv", "add_reader"])
+def test_closed_socket_number_given_to_another_socket(
+    loop: asyncio.AbstractEventLoop, how: str
+) -> None:
+    # A socket's registration may outlive its last reader (pyloop keeps it
+    # for the next wait); once the socket is closed and its number names a
+    # new socket, waiting on the number must hear the new socket.
+    async def wait_readable(sock: socket.socket) -> bytes:
+        if how == "sock_recv":
+            return await loop.sock_recv(sock, 10)
+        ready = loop.create_future()
+        loop.add_reader(sock, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(sock)
+        return sock.recv(10)
+
+    async def main() -> bytes:
+        a, b = nonblocking_socketpair()
+        loop.call_soon(a.send, b"old")  # after the wait has begun
+        assert await wait_readable(b) == b"old"
+        number = b.detach()
+        c, d = nonblocking_socketpair()
+        _reuse_number(number, d.detach())
+        a.close()  # only now: its hang-up must not reach the old socket
+        e = socket.socket(fileno=number)
+        with c, e:
+            loop.call_later(0.01, c.send, b"new")
+            return await asyncio.wait_for(wait_readable(e), 10)
+
+    assert loop.run_until_complete(main()) == b"new"
+
+
+def test_closed_socket_number_given_to_a_pipe(loop: asyncio.AbstractEventLoop) -> None:
+    # The same, with a pipe taking the number: not a socket, registered anew.
+    async def main() -> bytes:
+        a, b = nonblocking_socketpair()
+        loop.call_soon(a.send, b"x")
+        assert await loop.sock_recv(b, 10) == b"x"
+        number = b.detach()
+        rfd, wfd = os.pipe()
+        os.set_blocking(rfd, False)
+        _reuse_number(number, rfd)
+        a.close()
+        try:
+            ready = loop.create_future()
+            loop.add_reader(number, lambda: ready.done() or ready.set_result(None))
+            loop.call_later(0.01, os.write, wfd, b"pipe")
+            await asyncio.wait_for(ready, 10)
+            loop.remove_reader(number)
+            return os.read(number, 10)
+        finally:
+            os.close(number)
+            os.close(wfd)
+
+    assert loop.run_until_complete(main()) == b"pipe"
+
+
+def test_socket_waited_on_again_and_again(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
+    # Alternating waits in both directions on one socket, each ended before
+    # the next starts: every wait still hears its own readiness.
+    a, b = pair
+
+    async def main() -> list[bytes]:
+        got = []
+        for i in range(50):
+            loop.call_soon(a.send, bytes([i]))
+            got.append(await loop.sock_recv(b, 10))
+            await loop.sock_sendall(b, bytes([i]))
+            assert a.recv(10) == bytes([i])
+        return got
+
+    assert loop.run_until_complete(main()) == [bytes([i]) for i in range(50)]

@@ -18,9 +18,18 @@
 //! A registration is made for both directions whichever is watched, so a
 //! writer that comes and goes (a transport's, with its buffer) flips a flag
 //! instead of re-registering; a direction's readiness is treated as stale
-//! once it was unwatched. The registration is dropped (and the fd
-//! deregistered from epoll) the moment its last interest goes, before user
-//! code can close and reuse the fd number.
+//! once it was unwatched.
+//!
+//! When its last interest goes, a non-socket fd is deregistered at once,
+//! before user code can close it and reuse its number. A socket's
+//! registration stays, idle: `sock_recv`/`sock_sendall` and libraries that
+//! add and remove a reader around every wait would otherwise pay an
+//! `epoll_ctl` ADD and DEL per wait. An idle registration is taken up again
+//! only while the fd still names the same socket (`fstat`'s device and inode,
+//! unique among live sockets); if the number now names another file, the old
+//! socket was closed (the kernel dropped it from epoll with its last fd) and
+//! the new file is registered afresh. Only sockets linger: an eventfd shares
+//! one inode with every other, and a FIFO opened twice is two files with one.
 //!
 //! An error condition alone (`EPOLLERR` without `EPOLLIN`: the ICMP error a
 //! UDP socket gets after sending to a closed port) wakes no reader or writer
@@ -126,8 +135,36 @@ fn error_wait(fd: &Arc<AsyncFd<Borrowed>>) -> ErrorWait {
     })
 }
 
+/// Which socket an fd names: device and inode from `fstat`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SocketId {
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketId {
+    /// The socket `fd` names; None for anything else (or a closed fd).
+    fn of(fd: RawFd) -> Option<Self> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat fills the buffer when it returns 0.
+        if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: initialised by the successful fstat.
+        let st = unsafe { st.assume_init() };
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        let id = Self {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        };
+        (st.st_mode & libc::S_IFMT == libc::S_IFSOCK).then_some(id)
+    }
+}
+
 struct Watched {
     fd: Arc<AsyncFd<Borrowed>>,
+    /// Set for a socket: its registration outlives its interests (module docs).
+    socket: Option<SocketId>,
     /// Waits for an error condition (see the module docs).
     error: ErrorWait,
     /// An error condition was seen and not yet found gone.
@@ -142,6 +179,12 @@ struct Watched {
     write_fresh: bool,
 }
 
+impl Watched {
+    fn is_idle(&self) -> bool {
+        !self.read && !self.write
+    }
+}
+
 /// What an fd is ready for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IoEvent {
@@ -152,7 +195,10 @@ pub struct IoEvent {
 
 #[derive(Default)]
 struct Inner {
+    /// Every registration, idle sockets included.
     watched: FdMap<Watched>,
+    /// How many of them are watched in some direction.
+    active: usize,
     /// Fds handed out ready by the last poll: looked at again by the next.
     recheck: Vec<RawFd>,
     /// The fds one poll looks at; kept only for its capacity (a poll per
@@ -236,10 +282,11 @@ impl IoRegistry {
     }
 
     /// Keeps `count` in step; called with the lock held, after each change.
-    fn recount(&self, watched: &FdMap<Watched>) {
-        let reserved = usize::from(watched.contains_key(&self.reserved.load(Ordering::Relaxed)));
+    fn recount(&self, inner: &Inner) {
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        let reserved = usize::from(inner.watched.get(&reserved).is_some_and(|e| !e.is_idle()));
         self.count
-            .store(watched.len() - reserved, Ordering::Release);
+            .store(inner.active.saturating_sub(reserved), Ordering::Release);
     }
 
     /// Watches `fd` for reading for the registry's whole life: `clear` keeps
@@ -253,27 +300,38 @@ impl IoRegistry {
     /// Must be called inside the runtime's context.
     pub fn watch(&self, fd: RawFd, read: bool) -> io::Result<()> {
         let mut inner = lock(&self.inner);
-        let watched = &mut inner.watched;
-        if let Some(entry) = watched.get_mut(&fd) {
-            // Registered for both directions already: a flag, no system call.
-            let on = if read {
-                &mut entry.read
-            } else {
-                &mut entry.write
-            };
-            if !std::mem::replace(on, true) {
-                drop(inner);
-                // Polled once soon: hands Tokio the waker for this direction.
-                self.woken.push(fd);
+        let inner = &mut *inner;
+        if let Some(entry) = inner.watched.get_mut(&fd) {
+            let idle = entry.is_idle();
+            // An idle socket's registration serves only the same socket.
+            if !idle || entry.socket.is_some_and(|id| SocketId::of(fd) == Some(id)) {
+                // Registered for both directions already: a flag, no epoll_ctl.
+                let on = if read {
+                    &mut entry.read
+                } else {
+                    &mut entry.write
+                };
+                if !std::mem::replace(on, true) {
+                    inner.active += usize::from(idle);
+                    self.recount(inner);
+                    // Polled once soon: hands Tokio the waker for this direction.
+                    self.woken.push(fd);
+                }
+                return Ok(());
             }
-            return Ok(());
+            // The socket was closed and the number now names another file
+            // (or none: registering then fails as for any closed fd).
+            inner.watched.remove(&fd);
         }
         // One registration per fd, for both directions whatever is watched
         // now: turning the other direction on or off later (a transport's
         // writer comes and goes with its buffer) then costs no epoll_ctl.
-        // SAFETY: the fd stays open while registered: `unwatch` deregisters it
-        // before `remove_reader`/`remove_writer` return, and asyncio's
-        // contract is that user code removes the callback before closing.
+        // SAFETY: the fd is open now (registering fails otherwise). A
+        // non-socket is deregistered before `remove_reader`/`remove_writer`
+        // return, and asyncio's contract is that user code removes the
+        // callback before closing; an idle socket that is closed meanwhile
+        // left epoll with its last fd, and is told apart from a later file
+        // with the same number as the module docs say.
         let afd = Arc::new(
             unsafe {
                 AsyncFd::register_with_interest(
@@ -288,10 +346,11 @@ impl IoRegistry {
             fd,
             woken: Arc::clone(&self.woken),
         }));
-        watched.insert(
+        inner.watched.insert(
             fd,
             Watched {
                 fd: afd,
+                socket: SocketId::of(fd),
                 error,
                 error_pending: false,
                 waker,
@@ -304,22 +363,24 @@ impl IoRegistry {
                 write_fresh: !read,
             },
         );
-        self.recount(watched);
-        drop(inner);
+        inner.active += 1;
+        self.recount(inner);
         // Polled once soon, which hands Tokio its waker.
         self.woken.push(fd);
         Ok(())
     }
 
-    /// Drops the read or write interest; deregisters the fd when none is left.
+    /// Drops the read or write interest. With none left a socket's
+    /// registration goes idle; any other fd is deregistered.
     pub fn unwatch(&self, fd: RawFd, read: bool) -> io::Result<()> {
         let mut inner = lock(&self.inner);
-        let Inner {
-            watched, recheck, ..
-        } = &mut *inner;
-        let Some(entry) = watched.get_mut(&fd) else {
+        let inner = &mut *inner;
+        let Some(entry) = inner.watched.get_mut(&fd) else {
             return Ok(());
         };
+        if entry.is_idle() {
+            return Ok(());
+        }
         if read {
             entry.read = false;
             // Edges may come and go unseen while unwatched.
@@ -328,11 +389,14 @@ impl IoRegistry {
             entry.write = false;
             entry.write_fresh = false;
         }
-        if !entry.read && !entry.write {
-            watched.remove(&fd);
-            recheck.retain(|&queued| queued != fd);
+        if entry.is_idle() {
+            if entry.socket.is_none() {
+                inner.watched.remove(&fd);
+            }
+            inner.active -= 1;
+            inner.recheck.retain(|&queued| queued != fd);
         }
-        self.recount(watched);
+        self.recount(inner);
         Ok(())
     }
 
@@ -402,8 +466,9 @@ impl IoRegistry {
         let mut inner = lock(&self.inner);
         let reserved = self.reserved.load(Ordering::Relaxed);
         inner.watched.retain(|fd, _| *fd == reserved);
+        inner.active = inner.watched.len();
         inner.recheck.clear();
-        self.recount(&inner.watched);
+        self.recount(&inner);
     }
 
     /// Appends the fds ready now among those that can have news to `events`
@@ -421,6 +486,7 @@ impl IoRegistry {
             watched,
             recheck,
             candidates,
+            ..
         } = &mut *inner;
         // Swapped, not taken: both vectors keep their capacity.
         std::mem::swap(candidates, &mut *lock(&self.woken.fds));

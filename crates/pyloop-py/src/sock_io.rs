@@ -114,7 +114,10 @@ impl SockWait {
             return Loop::remove_sock_wait(loop_, self.fd, self.read, future).map(drop);
         }
         match self.attempt(loop_)? {
-            Ok(Attempt::WouldBlock) => Ok(()),
+            Ok(Attempt::WouldBlock) => {
+                loop_.get().note_drained(self.fd, self.read);
+                Ok(())
+            }
             Ok(Attempt::Done(value)) => {
                 Loop::remove_sock_wait(loop_, self.fd, self.read, future)?;
                 Future::finish_with_result(future, value)
@@ -198,5 +201,10 @@ fn wait<'py>(
         },
     )?;
     Loop::add_sock_wait(loop_, fd, read, waiter)?;
+    // The call that brought us here would have blocked: Tokio's readiness
+    // for this direction (left over from an earlier wait on a socket whose
+    // registration stayed, see registry.rs) is stale and is cleared now
+    // instead of checked with poll(2) later.
+    loop_.get().note_drained(fd, read);
     Ok(future.into_any())
 }
