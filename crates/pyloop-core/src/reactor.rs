@@ -139,6 +139,15 @@ impl Reactor {
         Ok(self.registry.unwatch(fd, read)?)
     }
 
+    /// `fd` is about to be closed: drops its idle registration, if any
+    /// (see `IoRegistry::forget`).
+    pub fn forget(&self, fd: RawFd) {
+        if self.owner.is_current() {
+            let _guard = self.runtime.enter();
+            self.registry.forget(fd);
+        }
+    }
+
     /// `fd` ran dry for reading or writing (see `IoRegistry::drained`).
     pub fn drained(&self, fd: RawFd, read: bool) {
         if self.owner.is_current() {

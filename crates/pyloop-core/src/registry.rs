@@ -301,10 +301,14 @@ impl IoRegistry {
     pub fn watch(&self, fd: RawFd, read: bool) -> io::Result<()> {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
+        let mut socket = None;
         if let Some(entry) = inner.watched.get_mut(&fd) {
             let idle = entry.is_idle();
             // An idle socket's registration serves only the same socket.
-            if !idle || entry.socket.is_some_and(|id| SocketId::of(fd) == Some(id)) {
+            if idle {
+                socket = SocketId::of(fd);
+            }
+            if !idle || entry.socket.is_some_and(|id| socket == Some(id)) {
                 // Registered for both directions already: a flag, no epoll_ctl.
                 let on = if read {
                     &mut entry.read
@@ -322,6 +326,8 @@ impl IoRegistry {
             // The socket was closed and the number now names another file
             // (or none: registering then fails as for any closed fd).
             inner.watched.remove(&fd);
+        } else {
+            socket = SocketId::of(fd);
         }
         // One registration per fd, for both directions whatever is watched
         // now: turning the other direction on or off later (a transport's
@@ -350,7 +356,7 @@ impl IoRegistry {
             fd,
             Watched {
                 fd: afd,
-                socket: SocketId::of(fd),
+                socket,
                 error,
                 error_pending: false,
                 waker,
@@ -398,6 +404,15 @@ impl IoRegistry {
         }
         self.recount(inner);
         Ok(())
+    }
+
+    /// The fd is about to be closed by its owner (a transport): an idle
+    /// registration is dropped now, while the number still names its socket.
+    pub fn forget(&self, fd: RawFd) {
+        let mut inner = lock(&self.inner);
+        if inner.watched.get(&fd).is_some_and(Watched::is_idle) {
+            inner.watched.remove(&fd);
+        }
     }
 
     /// The caller just saw `fd` run dry for reading (`read`) or writing: a

@@ -505,7 +505,7 @@ impl DatagramTransport {
             )
         })?;
         drop((protocol, buffer, last_peer));
-        let closed = core::close_resource(py, sock);
+        let closed = this.close_resource(py, sock);
         outcome.and(unwatched).and(closed)
     }
 

@@ -371,6 +371,11 @@ impl Loop {
         Ok(handle)
     }
 
+    /// A transport is about to close its socket (see `Reactor::forget`).
+    pub(crate) fn forget_fd(&self, fd: RawFd) {
+        self.reactor.forget(fd);
+    }
+
     /// A native reader or writer saw its fd run dry (a short read, a
     /// would-block): the next readiness check can skip a system call.
     pub(crate) fn note_drained(&self, fd: RawFd, read: bool) {

@@ -39,7 +39,7 @@ fn lose_connection<T: Native>(
 ) -> PyResult<()> {
     let (pipe, protocol) = this.with_core(py, |c| (c.resource.take(), c.protocol.take()))?;
     let outcome = core::tell_connection_lost(py, protocol, exc.filter(|e| !e.is_none()));
-    outcome.and(core::close_resource(py, pipe))
+    outcome.and(this.close_resource(py, pipe))
 }
 
 /// Ties a pipe transport's state to the shared `Core`.

@@ -354,7 +354,7 @@ impl SocketTransport {
             )
         })?;
         drop(protocol);
-        let closed = core::close_resource(py, sock);
+        let closed = this.close_resource(py, sock);
         let settled = this
             .with(py, |s| s.empty_waiter.get(py))
             .and_then(|waiter| {

@@ -155,6 +155,20 @@ pub(crate) trait Native:
         Ok(())
     }
 
+    /// Closes the socket or pipe the transport still holds, if any, after
+    /// dropping the fd's idle registration (the loop keeps a socket's
+    /// between waits; closing first would leave it to a later file).
+    fn close_resource(&self, py: Python<'_>, resource: Option<Py<PyAny>>) -> PyResult<()> {
+        let Some(resource) = resource else {
+            return Ok(());
+        };
+        self.loop_().get().forget_fd(self.fd());
+        resource
+            .bind(py)
+            .call_method0(intern!(py, "close"))
+            .map(drop)
+    }
+
     /// `__traverse__` of the loop and the `Core`.
     fn traverse_core(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(self.loop_())?;
@@ -268,13 +282,6 @@ pub(crate) fn tell_connection_lost(
             .bind(py)
             .call_method1(intern!(py, "connection_lost"), (exc,))
             .map(drop)
-    })
-}
-
-/// `resource.close()`, if the transport still holds it.
-pub(crate) fn close_resource(py: Python<'_>, resource: Option<Py<PyAny>>) -> PyResult<()> {
-    resource.map_or(Ok(()), |r| {
-        r.bind(py).call_method0(intern!(py, "close")).map(drop)
     })
 }
 
