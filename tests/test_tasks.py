@@ -500,3 +500,33 @@ def test_stepping_a_task_inside_another_is_refused(pyloop: Any) -> None:
         assert loop.run_until_complete(outer()) == 1
     finally:
         loop.close()
+
+
+def test_call_soon_replaced_on_a_loop_class_after_use(pyloop: Any) -> None:
+    # Futures queue their callbacks natively only while the loop's class
+    # keeps pyloop's call_soon; that answer is kept per class, and must not
+    # outlive a change to the class.
+    class Counting(pyloop.Loop):  # type: ignore[misc, name-defined]
+        pass
+
+    calls: list[object] = []
+    loop = Counting()
+
+    async def resolve_with_callback() -> None:
+        future = loop.create_future()
+        future.add_done_callback(calls.append)
+        future.set_result(None)
+        await asyncio.sleep(0)
+
+    def counting_call_soon(self, callback, *args, context=None):  # type: ignore[no-untyped-def]
+        calls.append("call_soon")
+        return pyloop.Loop.call_soon(self, callback, *args, context=context)
+
+    try:
+        loop.run_until_complete(resolve_with_callback())
+        assert "call_soon" not in calls
+        Counting.call_soon = counting_call_soon  # type: ignore[method-assign]
+        loop.run_until_complete(resolve_with_callback())
+        assert "call_soon" in calls
+    finally:
+        loop.close()

@@ -9,7 +9,7 @@
 //! Construction happens in `__init__` (see slots.rs), as in C, so Python
 //! subclasses can call `super().__init__(loop=...)`.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use pyo3::exceptions::{
     PyAttributeError, PyRuntimeError, PyStopIteration, PyTypeError, PyValueError,
@@ -28,6 +28,7 @@ use crate::imports::{
     creation_stack, future_repr_info, generic_alias, get_event_loop, repr_from_info,
 };
 use crate::loop_::Loop;
+use crate::native_types;
 use crate::task::{Task, TaskWakeup};
 
 pub(crate) const PENDING: u8 = 0;
@@ -116,10 +117,10 @@ impl Future {
             Some(l) if !l.is_none() => l,
             _ => get_event_loop(py)?.call0()?,
         };
-        let native = Loop::has_native_call_soon(&loop_)?;
-        let debug = match loop_.downcast::<Loop>() {
-            Ok(native) => native.get().debug_enabled(),
-            Err(_) => loop_.call_method0(intern!(py, "get_debug"))?.is_truthy()?,
+        let native = native_types::has_native_call_soon(&loop_)?;
+        let debug = match native_types::as_loop(&loop_) {
+            Some(native) => native.get().debug_enabled(),
+            None => loop_.call_method0(intern!(py, "get_debug"))?.is_truthy()?,
         };
         let source_traceback = if debug {
             Some(creation_stack(py)?)
@@ -439,24 +440,6 @@ impl Future {
     }
 }
 
-/// The `Future` and `Task` type objects, recorded when the module loads
-/// (cheaper to compare against than PyO3's lazy type lookup).
-pub(crate) static FUTURE_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
-pub(crate) static TASK_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
-
-/// `obj` as a Future when its type is exactly `Future` or `Task`: only then
-/// may a task skip the Python-level methods (a subclass may override them).
-pub(crate) fn exact_native<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, Future>> {
-    // SAFETY: reading the type of a live object.
-    let ty = unsafe { ffi::Py_TYPE(obj.as_ptr()) };
-    if ty == FUTURE_TYPE.load(Ordering::Relaxed) || ty == TASK_TYPE.load(Ordering::Relaxed) {
-        // SAFETY: the type check above.
-        Some(unsafe { obj.downcast_unchecked::<Future>() })
-    } else {
-        None
-    }
-}
-
 /// `loop.create_future`'s constructor: a future without going through the
 /// class call and its keyword parsing.
 #[pyfunction]
@@ -627,9 +610,9 @@ impl Future {
     /// asyncio's `__del__` checks, for Python subclasses: their type gets
     /// CPython's generic finalizer, which calls this method.
     fn __del__(slf: &Bound<'_, Self>) -> PyResult<()> {
-        match slf.downcast::<crate::task::Task>() {
-            Ok(task) => crate::task::Task::finalize(task),
-            Err(_) => Self::finalize(slf),
+        match native_types::as_task(slf.as_any()) {
+            Some(task) => crate::task::Task::finalize(task),
+            None => Self::finalize(slf),
         }
     }
 

@@ -16,6 +16,7 @@ mod io_ready;
 mod job_handle;
 mod job_queue;
 mod loop_;
+mod native_types;
 mod pipe_transport;
 mod recv_buffer;
 mod slots;
@@ -52,6 +53,7 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<job_queue::JobQueue>()?;
     m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
+    native_types::record(m.py());
     slots::install(m.py())?;
     Ok(())
 }

@@ -15,7 +15,6 @@ use pyloop_core::{monotonic, IoEvent, Reactor, Timer, TimerHeap};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyFloat, PyTuple};
 
 use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
@@ -286,22 +285,6 @@ impl Loop {
         this.schedule
             .with(py, |s| s.timers.push(Scheduled { when, handle }))?;
         Ok(timer)
-    }
-
-    /// True for an instance of `Loop` whose class keeps the native
-    /// `call_soon` (futures then queue their callbacks without a Python call).
-    pub(crate) fn has_native_call_soon(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
-        static NATIVE: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
-        if obj.downcast::<Self>().is_err() {
-            return Ok(false);
-        }
-        let py = obj.py();
-        let native = NATIVE.get_or_try_init(py, || {
-            py.get_type::<Self>()
-                .getattr(intern!(py, "call_soon"))
-                .map(Bound::unbind)
-        })?;
-        Ok(obj.get_type().getattr(intern!(py, "call_soon"))?.is(native))
     }
 
     /// Runs `f` with the receive buffer. `f` may create bytes objects

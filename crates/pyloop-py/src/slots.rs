@@ -18,10 +18,9 @@ use pyo3::impl_::trampoline::{cfunction_with_keywords, setattrofunc};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use std::sync::atomic::Ordering;
-
-use crate::future::{Future, FUTURE_TYPE, TASK_TYPE};
+use crate::future::Future;
 use crate::future_iter::{future_iter_send, FutureIter};
+use crate::native_types;
 use crate::task::Task;
 
 /// Positional and keyword arguments of an `__init__` call, by name.
@@ -196,9 +195,9 @@ unsafe extern "C" fn finalize(obj: *mut ffi::PyObject) {
     // SAFETY: `obj` is alive for the duration of the finalizer.
     let any = unsafe { Bound::from_borrowed_ptr(py, obj) };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if let Ok(task) = any.downcast::<Task>() {
+        if let Some(task) = native_types::as_task(&any) {
             Task::finalize(task)
-        } else if let Ok(future) = any.downcast::<Future>() {
+        } else if let Some(future) = native_types::as_future(&any) {
             Future::finalize(future)
         } else {
             Ok(())
@@ -306,8 +305,6 @@ fn install_on(ty: &Bound<'_, PyType>, slots: &TypeSlots) -> PyResult<()> {
 /// Installs the slots on `Future` and `Task`, and `am_send` on the
 /// iterator `await future` drives.
 pub fn install(py: Python<'_>) -> PyResult<()> {
-    FUTURE_TYPE.store(py.get_type::<Future>().as_type_ptr(), Ordering::Relaxed);
-    TASK_TYPE.store(py.get_type::<Task>().as_type_ptr(), Ordering::Relaxed);
     let iter_type = py.get_type::<FutureIter>().as_type_ptr();
     // SAFETY: PyO3 builds heap types, whose tp_as_async points into the
     // type object itself; set before any instance exists.

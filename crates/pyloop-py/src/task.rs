@@ -19,7 +19,7 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::current_task;
 use crate::errors::{CancelledError, InvalidStateError};
-use crate::future::{copy_context, exact_native, Future};
+use crate::future::{copy_context, Future};
 use crate::gil_cell::GilCell;
 use crate::handle::Callback;
 use crate::imports::{
@@ -27,6 +27,7 @@ use crate::imports::{
     task_repr_info,
 };
 use crate::loop_::Loop;
+use crate::native_types::exact_future;
 use crate::task_registry;
 
 #[derive(Default)]
@@ -281,7 +282,7 @@ impl Task {
             // an AttributeError every time.
             return Self::schedule_step(slf, None);
         }
-        let native = exact_native(&result);
+        let native = exact_future(&result);
         let blocking = match native {
             Some(other) => Some(
                 other
@@ -368,7 +369,7 @@ impl Task {
     /// The awaited future is done: step with its outcome.
     pub(crate) fn wakeup(slf: &Bound<'_, Self>, future: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
-        if let Some(native) = exact_native(future) {
+        if let Some(native) = exact_future(future) {
             if native.get().has_result(py)? {
                 return Self::step(slf, None);
             }
