@@ -374,3 +374,29 @@ def test_pyloop_uses_its_native_tls_protocol(pyloop, contexts) -> None:
         assert loop.run_until_complete(main()) == (True, True)
     finally:
         loop.close()
+
+
+def test_data_and_close_notify_in_one_burst_arrive_in_order(
+    loop: asyncio.AbstractEventLoop, contexts
+) -> None:
+    # Many records and the close_notify behind them reach the client's BIO
+    # together: every byte first, then eof_received, then connection_lost.
+    payload = os.urandom(200 * 1024)
+
+    class WriteAndClose(Peer):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            transport.write(payload)
+            transport.close()
+
+    async def main() -> tuple[str, list[str]]:
+        server, served, client = await tls_pair(contexts, WriteAndClose, Peer)
+        await asyncio.wait_for(client.lost, 10)
+        await asyncio.wait_for(served[0].lost, 10)
+        server.close()
+        await server.wait_closed()
+        return hashlib.sha256(client.received).hexdigest(), client.events
+
+    digest, events = loop.run_until_complete(main())
+    assert digest == hashlib.sha256(payload).hexdigest()
+    assert events == ["eof", "lost NoneType"]

@@ -27,6 +27,7 @@ mod task;
 mod task_registry;
 mod tls_core;
 mod tls_data;
+mod tls_gather;
 mod transport;
 mod transport_core;
 mod transport_flow;

@@ -26,6 +26,7 @@ use pyo3::types::{PyBytes, PySlice, PyString, PyTuple};
 
 use crate::byte_view::is_bytes_like;
 use crate::tls_core::{field, TlsCore};
+use crate::tls_gather;
 
 const FAILED: &str = "Fatal error on SSL protocol";
 
@@ -221,7 +222,9 @@ fn read_copied(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
     let engine = ssl_engine(proto, names)?;
     let incoming = get(proto, |c| &c.incoming)?;
     let max_size = proto.getattr(intern!(py, "max_size"))?;
+    let plain = plain_engine(&engine, proto)?;
     let mut chunks: Vec<Bound<'_, PyAny>> = Vec::new();
+    let mut gathered = None;
     let mut close_notify = false;
     loop {
         match engine.call_method1(intern!(py, "read"), (&max_size,)) {
@@ -238,11 +241,21 @@ fn read_copied(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
         if dry(&incoming, &engine)? {
             break;
         }
+        if plain && chunks.len() == 1 {
+            // More records wait: the rest goes straight into one bytes object.
+            let burst = tls_gather::gather(&chunks[0], &incoming, &engine, |err| {
+                is_again(err, names, py)
+            })?;
+            close_notify = burst.close_notify;
+            gathered = Some(burst.data.into_any());
+            break;
+        }
     }
-    let data = match chunks.len() {
-        0 => None,
-        1 => chunks.pop(),
-        _ => Some(join(py, &chunks)?),
+    let data = match (gathered, chunks.len()) {
+        (Some(data), _) => Some(data),
+        (None, 0) => None,
+        (None, 1) => chunks.pop(),
+        (None, _) => Some(join(py, &chunks)?),
     };
     if let Some(data) = data {
         get(proto, |c| &c.app_protocol)?.call_method1(intern!(py, "data_received"), (data,))?;
