@@ -183,6 +183,42 @@ class SocketTransport:
     @property
     def _sock(self) -> Any: ...
 
+class TlsCore:
+    """Native base of pyloop's TLS protocol: asyncio's hot SSLProtocol
+    attributes as fields, and its data-phase methods."""
+
+    _state: Any
+    _incoming: Any
+    _outgoing: Any
+    _sslobj: Any
+    _transport: Any
+    _app_protocol: Any
+    _app_protocol_get_buffer: Any
+    _app_protocol_buffer_updated: Any
+    _write_backlog: Any
+    _ssl_buffer: Any
+    _ssl_buffer_view: Any
+    _loop: Any
+    _incoming_high_water: Any
+    _incoming_low_water: Any
+    _outgoing_high_water: Any
+    _outgoing_low_water: Any
+    _write_buffer_size: int
+    _app_reading_paused: bool
+    _ssl_reading_paused: bool
+    _app_writing_paused: bool
+    _ssl_writing_paused: bool
+    _app_protocol_is_buffer: bool
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    def get_buffer(self, n: int) -> memoryview: ...
+    def buffer_updated(self, nbytes: int) -> None: ...
+    def _do_read(self) -> None: ...
+    def _do_write(self) -> None: ...
+    def _process_outgoing(self) -> None: ...
+
+# An instance method (binds the TLS app transport as its first argument).
+def tls_transport_write(transport: Any, data: bytes | bytearray | memoryview) -> None: ...
+
 class DatagramTransport:
     """The native datagram transport (subclassed in ``_transports.py``)."""
 

@@ -1,15 +1,17 @@
 """TLS over the native transports: asyncio's own ``sslproto.SSLProtocol``
 sits between the native socket transport and the user's protocol, so
-handshakes, certificates, shutdown and every error are asyncio's
-(DESIGN.md section 4: complete and correct first; a native TLS path only if
-it measures faster)."""
+handshakes, certificates, shutdown and every error are asyncio's; its data
+phase (reading, decrypting, encrypting, writing) is native
+(``_tls_protocol.SSLProtocol``, DESIGN.md section 4's measured speed step)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from asyncio import constants, sslproto
+from asyncio import constants
 from typing import Any
+
+from ._tls_protocol import SSLProtocol
 
 try:
     import ssl as _ssl
@@ -35,7 +37,7 @@ class TlsMixin:
     ) -> asyncio.Transport:
         """asyncio's selector-loop hook, same signature: the TLS transport the
         user's protocol sees."""
-        tls = sslproto.SSLProtocol(
+        tls = SSLProtocol(
             self,
             protocol,
             sslcontext,
@@ -71,7 +73,7 @@ class TlsMixin:
         if not getattr(transport, "_start_tls_compatible", False):
             raise TypeError(f"transport {transport!r} is not supported by start_tls()")
         waiter = self.create_future()  # type: ignore[attr-defined]
-        tls = sslproto.SSLProtocol(
+        tls = SSLProtocol(
             self,
             protocol,
             sslcontext,

@@ -4,6 +4,15 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
+
+/// bytes, bytearray or memoryview: what asyncio's transports accept in
+/// `write`/`sendto` (the check is by type, before any buffer is asked for).
+pub fn is_bytes_like(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyByteArray>()
+        || obj.is_instance_of::<PyMemoryView>()
+}
 
 pub struct ByteView {
     view: Box<ffi::Py_buffer>,

@@ -33,10 +33,10 @@ use pyo3::exceptions::{
 };
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::byte_view::ByteView;
+use crate::byte_view::{is_bytes_like, ByteView};
 use crate::errors::io_to_py;
 use crate::gil_cell::GilCell;
 use crate::imports::asyncio_logger;
@@ -644,10 +644,7 @@ impl DatagramTransport {
     ) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        if !(data.is_instance_of::<PyBytes>()
-            || data.is_instance_of::<PyByteArray>()
-            || data.is_instance_of::<PyMemoryView>())
-        {
+        if !is_bytes_like(data) {
             return Err(PyTypeError::new_err(format!(
                 "data argument must be a bytes-like object, not '{}'",
                 data.get_type().name()?

@@ -19,6 +19,8 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::PyTuple;
 use pyo3::{intern, PyTraverseError, PyVisit};
 
+use crate::gc_fields;
+
 /// One cached attribute of a `pyloop.tasks` module.
 macro_rules! tasks_attr {
     ($name:ident, $module:literal, $attr:literal) => {
@@ -300,20 +302,10 @@ impl JobHandle {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        for obj in self.objects().into_iter().flatten() {
-            visit.call(obj)?;
-        }
-        Ok(())
+        gc_fields::traverse(self.objects(), &visit)
     }
 
     fn __clear__(&mut self) {
-        // Every reference is taken out before any is dropped (dropping may
-        // run finalizers), so none of them finds a half-cleared handle.
-        let old: Vec<Py<PyAny>> = self
-            .objects_mut()
-            .into_iter()
-            .filter_map(Option::take)
-            .collect();
-        drop(old);
+        gc_fields::clear(self.objects_mut());
     }
 }

@@ -9,6 +9,7 @@ mod errors;
 mod fastcall;
 mod future;
 mod future_iter;
+mod gc_fields;
 mod gil_cell;
 mod handle;
 mod imports;
@@ -25,6 +26,9 @@ mod sockaddr;
 mod sys_io;
 mod task;
 mod task_registry;
+mod tls_core;
+mod tls_data;
+mod tls_gather;
 mod transport;
 mod transport_core;
 mod transport_flow;
@@ -53,6 +57,8 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<job_queue::JobQueue>()?;
     m.add_function(wrap_pyfunction!(future::_new_future, m)?)?;
     m.add_function(wrap_pyfunction!(task::_new_task, m)?)?;
+    m.add_class::<tls_core::TlsCore>()?;
+    tls_data::install(m)?;
     native_types::record(m.py());
     slots::install(m.py())?;
     Ok(())

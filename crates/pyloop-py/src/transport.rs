@@ -28,6 +28,8 @@ use crate::imports::{asyncio_logger, buffered_protocol_class};
 use crate::io_ready::IoReady;
 use crate::loop_::Loop;
 use crate::sys_io;
+use crate::tls_core::TlsCore;
+use crate::tls_data;
 use crate::transport_core::{self as core, exc_object, os_error, Core, Native};
 use crate::transport_flow::{self as flow, Buffered};
 use crate::transport_repr::socket_repr;
@@ -154,8 +156,14 @@ impl SocketTransport {
         let Some(protocol) = this.protocol(py)? else {
             return Ok(());
         };
-        let view = protocol
-            .call_method1(intern!(py, "get_buffer"), (-1,))
+        // pyloop's TLS protocol is called directly (its methods, without
+        // the Python method call).
+        let tls = protocol.downcast::<TlsCore>().ok();
+        let buffer = match tls {
+            Some(tls) => TlsCore::buffer_for(tls, -1),
+            None => protocol.call_method1(intern!(py, "get_buffer"), (-1,)),
+        };
+        let view = buffer
             .and_then(|buf| ByteView::get(&buf, true))
             .and_then(|view| {
                 if view.len() == 0 {
@@ -194,8 +202,14 @@ impl SocketTransport {
                 )
             }
         };
-        match protocol.call_method1(intern!(py, "buffer_updated"), (nbytes,)) {
-            Ok(_) => Ok(()),
+        let updated = match tls {
+            Some(tls) => tls_data::buffer_updated(tls, isize::try_from(nbytes).unwrap_or(0)),
+            None => protocol
+                .call_method1(intern!(py, "buffer_updated"), (nbytes,))
+                .map(drop),
+        };
+        match updated {
+            Ok(()) => Ok(()),
             Err(err) => Self::protocol_failed(
                 slf,
                 err,
