@@ -228,8 +228,11 @@ impl Reactor {
                         Next::Done(out) => return Poll::Ready(out),
                         Next::PollIo => waiting = Some(Waiting::Turn),
                         Next::Wait(deadline) => {
-                            let latest = crate::monotonic() + MAX_PARK.as_secs_f64();
-                            waiting = Some(Waiting::Until(deadline.map(|t| t.min(latest))));
+                            // The clock is read only for a deadline: a wait
+                            // for I/O alone (an echo's) needs none.
+                            let capped = deadline
+                                .map(|t| t.min(crate::monotonic() + MAX_PARK.as_secs_f64()));
+                            waiting = Some(Waiting::Until(capped));
                         }
                     }
                 },
@@ -607,6 +610,63 @@ mod io_tests {
             r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
             Park::Io
         );
+        assert_eq!(events.len(), 1);
+    }
+
+    /// A reader that has said `drained` once (as native transports do), so
+    /// its readinesses are cleared in Tokio when handed out.
+    fn native_reader(r: &Reactor) -> (UnixStream, UnixStream) {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        a.write_all(b"w").unwrap();
+        assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Io);
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 1);
+        r.drained(b.as_raw_fd(), true);
+        (a, b)
+    }
+
+    #[test]
+    fn a_reader_handed_out_is_told_again_only_while_data_is_left() {
+        // Tokio's readiness was cleared when handed out: a reader that does
+        // not say `drained` this time is checked with poll(2).
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = native_reader(&r);
+        let mut events = Vec::new();
+        a.write_all(b"xy").unwrap();
+        assert_eq!(r.park(None, &mut events).unwrap(), Park::Io);
+        assert_eq!(b.read(&mut [0u8; 1]).unwrap(), 1);
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert_eq!(events.len(), 1, "data left: reported again");
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 1);
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert!(events.is_empty(), "read dry: quiet");
+        a.write_all(b"z").unwrap();
+        assert_eq!(
+            r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
+            Park::Io
+        );
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn a_closed_peer_is_reported_again_after_a_short_read_said_drained() {
+        // Tokio keeps a closed direction ready and holds no waker for it, so
+        // `drained` must not take the fd for quiet (the end of file would
+        // never be reported: a hang).
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = native_reader(&r);
+        a.write_all(b"x").unwrap();
+        drop(a);
+        let mut events = Vec::new();
+        let patience = Some(Duration::from_secs(5));
+        assert_eq!(r.park(patience, &mut events).unwrap(), Park::Io);
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 1);
+        r.drained(b.as_raw_fd(), true);
+        events.clear();
+        assert_eq!(r.park(patience, &mut events).unwrap(), Park::Io);
         assert_eq!(events.len(), 1);
     }
 
