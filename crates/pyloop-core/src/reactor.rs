@@ -445,7 +445,7 @@ mod tests {
 
 #[cfg(test)]
 mod io_tests {
-    use super::{Park, Reactor};
+    use super::{IoEvent, Park, Reactor};
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
@@ -668,6 +668,33 @@ mod io_tests {
         events.clear();
         assert_eq!(r.park(patience, &mut events).unwrap(), Park::Io);
         assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn a_reader_paused_with_data_left_hears_it_when_resumed() {
+        // A transport pauses reading after one read that left data: Tokio's
+        // readiness was cleared at hand-out and no new edge comes, so the
+        // resumed reader must be told by poll(2).
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = native_reader(&r);
+        // The writer keeps the registration while the reader is away.
+        r.watch(b.as_raw_fd(), false).unwrap();
+        a.write_all(b"xy").unwrap();
+        let readable = |events: &mut Vec<IoEvent>| {
+            // The writer is ready at every look; a few looks let the
+            // driver turn and hand the reader its readiness.
+            (0..5).any(|_| {
+                events.clear();
+                r.poll_io(events).unwrap();
+                events.iter().any(|e| e.readable)
+            })
+        };
+        let mut events = Vec::new();
+        assert!(readable(&mut events));
+        assert_eq!(b.read(&mut [0u8; 1]).unwrap(), 1);
+        r.unwatch(b.as_raw_fd(), true).unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        assert!(readable(&mut events), "the byte left is not reported");
     }
 
     #[test]

@@ -528,9 +528,13 @@ impl IoRegistry {
         loop {
             match poll(cx) {
                 Poll::Pending => {
-                    // Handed out before and not said drained: the callback
-                    // may have left data that no new edge will announce.
-                    if *state == Level::Handed && ready_now(fd.as_raw_fd(), events) {
+                    // Handed out before and not said drained, or unwatched
+                    // since (a paused reader): the callback may have left
+                    // data that no new edge will announce, Tokio's readiness
+                    // having been cleared at hand-out.
+                    let hidden = *state == Level::Handed || (clear && *state == Level::Stale);
+                    if hidden && ready_now(fd.as_raw_fd(), events) {
+                        *state = Level::Handed;
                         return true;
                     }
                     *state = Level::Fresh;
