@@ -237,8 +237,11 @@ impl Reactor {
                         Next::Done(out) => return Poll::Ready(out),
                         Next::PollIo => waiting = Some(Waiting::Turn),
                         Next::Wait(deadline) => {
-                            let latest = crate::monotonic() + MAX_PARK.as_secs_f64();
-                            waiting = Some(Waiting::Until(deadline.map(|t| t.min(latest))));
+                            // The clock is read only for a deadline: a wait
+                            // for I/O alone (an echo's) needs none.
+                            let capped = deadline
+                                .map(|t| t.min(crate::monotonic() + MAX_PARK.as_secs_f64()));
+                            waiting = Some(Waiting::Until(capped));
                         }
                     }
                 },
@@ -451,7 +454,7 @@ mod tests {
 
 #[cfg(test)]
 mod io_tests {
-    use super::{Park, Reactor};
+    use super::{IoEvent, Park, Reactor};
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
@@ -617,6 +620,90 @@ mod io_tests {
             Park::Io
         );
         assert_eq!(events.len(), 1);
+    }
+
+    /// A reader that has said `drained` once (as native transports do), so
+    /// its readinesses are cleared in Tokio when handed out.
+    fn native_reader(r: &Reactor) -> (UnixStream, UnixStream) {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        a.write_all(b"w").unwrap();
+        assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Io);
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 1);
+        r.drained(b.as_raw_fd(), true);
+        (a, b)
+    }
+
+    #[test]
+    fn a_reader_handed_out_is_told_again_only_while_data_is_left() {
+        // Tokio's readiness was cleared when handed out: a reader that does
+        // not say `drained` this time is checked with poll(2).
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = native_reader(&r);
+        let mut events = Vec::new();
+        a.write_all(b"xy").unwrap();
+        assert_eq!(r.park(None, &mut events).unwrap(), Park::Io);
+        assert_eq!(b.read(&mut [0u8; 1]).unwrap(), 1);
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert_eq!(events.len(), 1, "data left: reported again");
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 1);
+        events.clear();
+        r.poll_io(&mut events).unwrap();
+        assert!(events.is_empty(), "read dry: quiet");
+        a.write_all(b"z").unwrap();
+        assert_eq!(
+            r.park(Some(Duration::from_secs(5)), &mut events).unwrap(),
+            Park::Io
+        );
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn a_closed_peer_is_reported_again_after_a_short_read_said_drained() {
+        // Tokio keeps a closed direction ready and holds no waker for it, so
+        // `drained` must not take the fd for quiet (the end of file would
+        // never be reported: a hang).
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = native_reader(&r);
+        a.write_all(b"x").unwrap();
+        drop(a);
+        let mut events = Vec::new();
+        let patience = Some(Duration::from_secs(5));
+        assert_eq!(r.park(patience, &mut events).unwrap(), Park::Io);
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 1);
+        r.drained(b.as_raw_fd(), true);
+        events.clear();
+        assert_eq!(r.park(patience, &mut events).unwrap(), Park::Io);
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn a_reader_paused_with_data_left_hears_it_when_resumed() {
+        // A transport pauses reading after one read that left data: Tokio's
+        // readiness was cleared at hand-out and no new edge comes, so the
+        // resumed reader must be told by poll(2).
+        let r = Reactor::new().unwrap();
+        let (mut a, mut b) = native_reader(&r);
+        // The writer keeps the registration while the reader is away.
+        r.watch(b.as_raw_fd(), false).unwrap();
+        a.write_all(b"xy").unwrap();
+        let readable = |events: &mut Vec<IoEvent>| {
+            // The writer is ready at every look; a few looks let the
+            // driver turn and hand the reader its readiness.
+            (0..5).any(|_| {
+                events.clear();
+                r.poll_io(events).unwrap();
+                events.iter().any(|e| e.readable)
+            })
+        };
+        let mut events = Vec::new();
+        assert!(readable(&mut events));
+        assert_eq!(b.read(&mut [0u8; 1]).unwrap(), 1);
+        r.unwatch(b.as_raw_fd(), true).unwrap();
+        r.watch(b.as_raw_fd(), true).unwrap();
+        assert!(readable(&mut events), "the byte left is not reported");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! again, and cleared when the fd is no longer ready. A fresh readiness (the
 //! first after Tokio last said "not ready") is handed out without the check:
 //! it comes from an epoll edge, and the typical reader drains the fd and
-//! removes itself before it could be checked.
+//! removes itself before it could be checked. For an fd whose owner says
+//! when it ran dry (`drained`: the native transports), a readiness is
+//! instead cleared in Tokio as it is handed out, so the owner's report
+//! costs no further poll of Tokio (`Level`).
 //!
 //! A poll looks only at the fds that can have news: those Tokio woke (each
 //! fd has its own waker, which queues the fd and wakes the park), those just
@@ -82,9 +85,11 @@ impl Woken {
     }
 
     fn wake_park(&self) {
-        let park = lock(&self.park).clone();
-        if let Some(park) = park {
-            park.wake();
+        // Woken under the lock, by reference: no clone and drop of the waker
+        // per wake-up. Waking the park only sets Tokio's flag (and writes
+        // its eventfd from another thread); it never comes back here.
+        if let Some(park) = lock(&self.park).as_ref() {
+            park.wake_by_ref();
         }
     }
 }
@@ -173,10 +178,29 @@ struct Watched {
     waker: Waker,
     read: bool,
     write: bool,
-    /// Per direction: Tokio reported "not ready" since the readiness was
-    /// last handed out, so its next readiness is fresh.
-    read_fresh: bool,
-    write_fresh: bool,
+    /// Per direction: what Tokio's readiness means now.
+    read_state: Level,
+    write_state: Level,
+    /// The owner reports `drained` (a native transport): a readiness is
+    /// cleared when handed out, which makes that report cost no poll.
+    /// Others (`add_reader`, a `sock_*` wait) would pay the clearing for
+    /// nothing: theirs stays, checked with `poll(2)` when next looked at.
+    says_drained: bool,
+}
+
+/// What Tokio's readiness of one direction of a fd tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// Tokio said "not ready" since we last looked: a readiness now comes
+    /// from an epoll edge.
+    Fresh,
+    /// Handed out, with Tokio's readiness cleared at once (so Tokio holds
+    /// the fd's waker): a readiness is a new edge; none means the callback
+    /// may have left data, which `poll(2)` tells, unless it said `drained`.
+    Handed,
+    /// Handed out and left as it was, or unwatched since: a readiness may
+    /// be old (or an edge nobody watched); `poll(2)` tells.
+    Stale,
 }
 
 impl Watched {
@@ -365,8 +389,9 @@ impl IoRegistry {
                 // Tokio starts with no readiness, so the first one it reports
                 // for the watched direction comes from a real edge; the other
                 // direction's may be old by the time it is watched.
-                read_fresh: read,
-                write_fresh: !read,
+                read_state: if read { Level::Fresh } else { Level::Stale },
+                write_state: if read { Level::Stale } else { Level::Fresh },
+                says_drained: false,
             },
         );
         inner.active += 1;
@@ -390,10 +415,10 @@ impl IoRegistry {
         if read {
             entry.read = false;
             // Edges may come and go unseen while unwatched.
-            entry.read_fresh = false;
+            entry.read_state = Level::Stale;
         } else {
             entry.write = false;
-            entry.write_fresh = false;
+            entry.write_state = Level::Stale;
         }
         if entry.is_idle() {
             if entry.socket.is_none() {
@@ -416,10 +441,11 @@ impl IoRegistry {
     }
 
     /// The caller just saw `fd` run dry for reading (`read`) or writing: a
-    /// short read or a would-block. Tokio's readiness is cleared, so the
-    /// level-triggered recheck needs no `poll(2)`; data that arrives later
-    /// is a new epoll edge (the I/O driver only turns inside the loop's own
-    /// park, after this call), which makes the next readiness fresh.
+    /// short read or a would-block. Tokio's readiness is cleared (it was at
+    /// hand-out already, the usual case), so the level-triggered recheck
+    /// needs no `poll(2)`; data that arrives later is a new epoll edge (the
+    /// I/O driver only turns inside the loop's own park, after this call),
+    /// which makes the next readiness fresh.
     pub fn drained(&self, fd: RawFd, read: bool) {
         let mut inner = lock(&self.inner);
         let Inner {
@@ -428,37 +454,46 @@ impl IoRegistry {
         let Some(entry) = watched.get_mut(&fd) else {
             return;
         };
-        let waker = entry.waker.clone();
-        let mut cx = Context::from_waker(&waker);
-        let poll = |cx: &mut Context<'_>| {
-            if read {
-                entry.fd.poll_read_ready(cx)
-            } else {
-                entry.fd.poll_write_ready(cx)
-            }
-        };
-        let waiting = match poll(&mut cx) {
-            Poll::Ready(Ok(mut guard)) => {
-                guard.clear_ready();
-                // Polled again so Tokio holds the waker: Pending unless the
-                // driver turned in between (it does not outside the park).
-                poll(&mut cx).is_pending()
-            }
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-        };
-        if read {
-            entry.read_fresh = true;
+        entry.says_drained = true;
+        let Watched {
+            fd: afd,
+            waker,
+            read_state,
+            write_state,
+            ..
+        } = entry;
+        let (state, other) = if read {
+            (read_state, *write_state)
         } else {
-            entry.write_fresh = true;
-        }
+            (write_state, *read_state)
+        };
+        let waiting = if *state == Level::Handed {
+            // Cleared when handed out, and Tokio has held the waker since.
+            true
+        } else {
+            let mut cx = Context::from_waker(waker);
+            let poll = |cx: &mut Context<'_>| {
+                if read {
+                    afd.poll_read_ready(cx)
+                } else {
+                    afd.poll_write_ready(cx)
+                }
+            };
+            match poll(&mut cx) {
+                Poll::Ready(Ok(mut guard)) => {
+                    guard.clear_ready();
+                    // Polled again so Tokio holds the waker: Pending unless
+                    // the driver turned in between (it does not outside the park).
+                    poll(&mut cx).is_pending()
+                }
+                Poll::Pending => true,
+                Poll::Ready(Err(_)) => false,
+            }
+        };
+        *state = Level::Fresh;
         // No recheck needed when Tokio now holds this fd's waker and no other
         // direction (or an error) was handed out: new data wakes it as any fd.
-        let other_settled = if read {
-            !entry.write || entry.write_fresh
-        } else {
-            !entry.read || entry.read_fresh
-        };
+        let other_settled = other == Level::Fresh || !(if read { entry.write } else { entry.read });
         if waiting && other_settled && !entry.error_pending {
             recheck.retain(|&queued| queued != fd);
         }
@@ -519,10 +554,11 @@ impl IoRegistry {
             };
             let waker = entry.waker.clone();
             let mut fd_cx = Context::from_waker(&waker);
-            let mut readable =
-                entry.read && Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_fresh);
+            let clear = entry.says_drained;
+            let mut readable = entry.read
+                && Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_state, clear);
             let mut writable = entry.write
-                && Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_fresh);
+                && Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_state, clear);
             // An error makes every watched direction ready; asked only when
             // one is not ready already (the error waiter keeps its waker).
             if readable != entry.read || writable != entry.write {
@@ -548,6 +584,10 @@ impl IoRegistry {
     }
 
     /// Level-triggered readiness on top of Tokio's edge-triggered one.
+    /// With `clear`, a readiness handed out is cleared in Tokio at once,
+    /// polling again so Tokio holds the waker: a native transport that then
+    /// reads or writes until the socket would block (`drained`) costs no
+    /// further poll.
     /// (An error condition alone is `Watched::error_ready`'s: Tokio keeps
     /// the WRITE_CLOSED it also sets for good, so polling the write side of
     /// a read-only fd for it would find it ready forever.)
@@ -555,27 +595,55 @@ impl IoRegistry {
         fd: &AsyncFd<Borrowed>,
         cx: &mut Context<'_>,
         read: bool,
-        fresh: &mut bool,
+        state: &mut Level,
+        clear: bool,
     ) -> bool {
         let events = if read { libc::POLLIN } else { libc::POLLOUT };
-        loop {
-            let polled = if read {
+        let poll = |cx: &mut Context<'_>| {
+            if read {
                 fd.poll_read_ready(cx)
             } else {
                 fd.poll_write_ready(cx)
-            };
-            match polled {
+            }
+        };
+        loop {
+            match poll(cx) {
                 Poll::Pending => {
-                    *fresh = true;
+                    // Handed out before and not said drained, or unwatched
+                    // since (a paused reader): the callback may have left
+                    // data that no new edge will announce, Tokio's readiness
+                    // having been cleared at hand-out.
+                    let hidden = *state == Level::Handed || (clear && *state == Level::Stale);
+                    if hidden && ready_now(fd.as_raw_fd(), events) {
+                        *state = Level::Handed;
+                        return true;
+                    }
+                    *state = Level::Fresh;
                     return false;
                 }
                 Poll::Ready(Err(_)) => return true,
                 Poll::Ready(Ok(mut guard)) => {
-                    if std::mem::replace(fresh, false) || ready_now(fd.as_raw_fd(), events) {
+                    let ready = *state != Level::Stale || ready_now(fd.as_raw_fd(), events);
+                    if ready && !clear {
+                        *state = Level::Stale;
                         return true;
                     }
-                    // Stale: clear it, then poll again so a waker is registered.
                     guard.clear_ready();
+                    if ready {
+                        // Polled again so Tokio holds the waker: Pending, as
+                        // the driver cannot turn in between, unless the
+                        // direction is closed (Tokio keeps that readiness
+                        // for good and holds no waker: `drained` must not
+                        // take it for a quiet fd).
+                        *state = if poll(cx).is_pending() {
+                            Level::Handed
+                        } else {
+                            Level::Fresh
+                        };
+                        return true;
+                    }
+                    // Stale: cleared; the next poll registers the waker.
+                    *state = Level::Fresh;
                 }
             }
         }

@@ -281,7 +281,12 @@ impl DatagramTransport {
         let Some(protocol) = this.protocol(py)? else {
             return Ok(false);
         };
-        protocol.call_method1(intern!(py, "datagram_received"), (data, addr))?;
+        protocol.call_method1(intern!(py, "datagram_received"), (&data, addr))?;
+        if this.native_recv {
+            this.loop_
+                .get()
+                .with_scratch(py, |scratch| scratch.recycle(data))?;
+        }
         Ok(this.native_recv)
     }
 
@@ -298,7 +303,7 @@ impl DatagramTransport {
             let buf = scratch.get(MAX_READ);
             let (storage, len) = from.parts_mut();
             sys_io::recvfrom(this.fd, buf, storage, len)
-                .map(|got| got.map(|n| PyBytes::new(py, &buf[..n.min(MAX_READ)])))
+                .map(|got| got.map(|n| scratch.take_bytes(py, n.min(MAX_READ))))
         })?;
         let data = match got {
             Ok(Some(data)) => data,

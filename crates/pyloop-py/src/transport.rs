@@ -119,7 +119,7 @@ impl SocketTransport {
         let loop_ = this.loop_.bind(py);
         let got = loop_.get().with_scratch(py, |scratch| {
             let buf = scratch.get(MAX_READ);
-            sys_io::recv(this.fd, buf).map(|got| got.map(|n| (n, PyBytes::new(py, &buf[..n]))))
+            sys_io::recv(this.fd, buf).map(|got| got.map(|n| (n, scratch.take_bytes(py, n))))
         })?;
         if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
             loop_.get().note_drained(this.fd, true);
@@ -139,8 +139,10 @@ impl SocketTransport {
         let Some(protocol) = this.protocol(py)? else {
             return Ok(());
         };
-        match protocol.call_method1(intern!(py, "data_received"), (data,)) {
-            Ok(_) => Ok(()),
+        match protocol.call_method1(intern!(py, "data_received"), (&data,)) {
+            Ok(_) => loop_
+                .get()
+                .with_scratch(py, |scratch| scratch.recycle(data.into_any())),
             Err(err) => Self::protocol_failed(
                 slf,
                 err,
