@@ -148,6 +148,7 @@ def test_cancelled_recv_loses_no_data(loop: asyncio.AbstractEventLoop) -> None:
             waiting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
+            assert not loop.remove_reader(b)  # the cancelled wait left no interest
             a.send(b"kept")
             return await loop.sock_recv(b, 100)
 
