@@ -146,6 +146,9 @@ BUILDS_SELECTOR_EVENT_LOOP = {
 }
 
 CHILD_TIMEOUT = 1200  # seconds for one module; a hung loop shows as a row, not a hang
+# A child still running after this long prints every thread's stack and exits,
+# so a hang names its test (pytest's own limit for the gate is 120 s).
+CHILD_STACK_DUMP_AFTER = 100
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -154,10 +157,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _child(loop_name: str, module: str) -> None:
     import asyncio
+    import faulthandler
     import os
     import unittest
 
     import pyloop
+
+    faulthandler.dump_traceback_later(CHILD_STACK_DUMP_AFTER, exit=True)
 
     built = {"pyloop": 0, "asyncio": 0}
 

@@ -26,7 +26,9 @@ def _explained(module: str, test: str, text: str) -> bool:
 @pytest.mark.parametrize("module", run_suite.DEFAULT_MODULES)
 def test_cpython_module_passes_on_pyloop(module: str) -> None:
     result = run_suite.run_module("pyloop", module)
-    assert "crashed" not in result, result
+    if "crashed" in result:
+        print(result.get("stderr", ""))  # a hang's stack dump (run_suite.py), shown by pytest
+    assert "crashed" not in result, result["crashed"]
     problems = {
         f"{p['kind']}: {p['test']}"
         for p in result["problems"]
