@@ -159,11 +159,18 @@ def _child(loop_name: str, module: str) -> None:
     import asyncio
     import faulthandler
     import os
+    import signal
     import unittest
 
     import pyloop
 
     faulthandler.dump_traceback_later(CHILD_STACK_DUMP_AFTER, exit=True)
+    # Started from a shell's background job, SIGINT arrives ignored and Python
+    # keeps it so; test_runners' interrupt tests then wait forever on any loop
+    # (`_thread.interrupt_main` does nothing for an ignored signal). Give the
+    # child the handler an interactive interpreter has.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     built = {"pyloop": 0, "asyncio": 0}
 
