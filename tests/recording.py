@@ -38,20 +38,40 @@ class _Waiting:
                 waiter.set_result(None)
 
 
-class _Recording(_Waiting):
+class _FlowRecording(_Waiting):
+    """pause_writing/resume_writing, recorded with the write buffer's size,
+    for every recorder (streams and datagrams)."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.transport: Any = None
+        self.writing_paused = False
+        self.size_at_pause: list[int] = []
+        self.size_at_resume: list[int] = []
+        super().__init__()
+
+    def pause_writing(self) -> None:
+        self.events.append("pause_writing")
+        self.writing_paused = True
+        self.size_at_pause.append(self.transport.get_write_buffer_size())
+        self._changed()
+
+    def resume_writing(self) -> None:
+        self.events.append("resume_writing")
+        self.writing_paused = False
+        self.size_at_resume.append(self.transport.get_write_buffer_size())
+        self._changed()
+
+
+class _Recording(_FlowRecording):
     """The callbacks common to Protocol and BufferedProtocol."""
 
     def __init__(self, *, keep_open_on_eof: bool | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self.events: list[str] = []
         self.data = bytearray()
-        self.transport: Any = None
         self.made: asyncio.Future[Any] = loop.create_future()
         self.lost: asyncio.Future[BaseException | None] = loop.create_future()
         self.keep_open_on_eof = keep_open_on_eof
-        self.writing_paused = False
-        self.size_at_pause: list[int] = []
-        self.size_at_resume: list[int] = []
         super().__init__()
 
     # -- awaiting ------------------------------------------------------------------
@@ -84,18 +104,6 @@ class _Recording(_Waiting):
         self.events.append("lost")
         if not self.lost.done():
             self.lost.set_result(exc)
-        self._changed()
-
-    def pause_writing(self) -> None:
-        self.events.append("pause_writing")
-        self.writing_paused = True
-        self.size_at_pause.append(self.transport.get_write_buffer_size())
-        self._changed()
-
-    def resume_writing(self) -> None:
-        self.events.append("resume_writing")
-        self.writing_paused = False
-        self.size_at_resume.append(self.transport.get_write_buffer_size())
         self._changed()
 
     def _got(self, data: bytes) -> None:
@@ -141,20 +149,16 @@ class BufferedRecorder(_Recording, asyncio.BufferedProtocol):
         self._got(bytes(self.buffer[:nbytes]))
 
 
-class DatagramRecorder(_Waiting, asyncio.DatagramProtocol):
+class DatagramRecorder(_FlowRecording, asyncio.DatagramProtocol):
     """A DatagramProtocol that records its callbacks; a test awaits
     `until(condition)`, which wakes on each callback."""
 
     def __init__(self) -> None:
         loop = asyncio.get_running_loop()
-        self.events: list[str] = []
         self.received: list[tuple[bytes, Any]] = []
         self.errors: list[Exception] = []
-        self.transport: Any = None
         self.made: asyncio.Future[Any] = loop.create_future()
         self.lost: asyncio.Future[BaseException | None] = loop.create_future()
-        self.writing_paused = False
-        self.size_at_pause: list[int] = []
         super().__init__()
 
     async def datagrams(self, count: int) -> list[tuple[bytes, Any]]:
@@ -191,17 +195,6 @@ class DatagramRecorder(_Waiting, asyncio.DatagramProtocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.events.append("lost")
         self.lost.set_result(exc)
-        self._changed()
-
-    def pause_writing(self) -> None:
-        self.events.append("pause_writing")
-        self.writing_paused = True
-        self.size_at_pause.append(self.transport.get_write_buffer_size())
-        self._changed()
-
-    def resume_writing(self) -> None:
-        self.events.append("resume_writing")
-        self.writing_paused = False
         self._changed()
 
 
