@@ -38,10 +38,12 @@ class Peer(asyncio.Protocol):
         self.received = bytearray()
         self.events: list[str] = []
         self.until = loop.create_future()
+        self.made = loop.create_future()
         self.lost = loop.create_future()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self.made.set_result(None)
         if self.greeting:
             transport.write(self.greeting)
 
@@ -93,13 +95,16 @@ async def tls_pair(
     client_ctx: ssl.SSLContext | None = None,
 ) -> tuple[asyncio.AbstractServer, list[Peer], Peer]:
     """A TLS server on localhost and one client connected to it; the list
-    fills with the server's protocols."""
+    fills with the server's protocols, the first of them connected on return."""
     loop = asyncio.get_running_loop()
     server_ctx, default_client_ctx = contexts
     served: list[Peer] = []
+    first_served: asyncio.Future[Peer] = loop.create_future()
 
     def serve() -> Peer:
         served.append(server_protocol())
+        if not first_served.done():
+            first_served.set_result(served[-1])
         return served[-1]
 
     server = await loop.create_server(serve, "localhost", 0, ssl=server_ctx)
@@ -111,6 +116,7 @@ async def tls_pair(
         ssl=client_ctx or default_client_ctx,
         server_hostname="localhost",
     )
+    await asyncio.wait_for((await asyncio.wait_for(first_served, 10)).made, 10)
     return server, served, client
 
 
@@ -155,12 +161,7 @@ def test_a_slow_reader_pauses_and_resumes_the_writer(
     async def main() -> tuple[str, list[str], int]:
         server, served, client = await tls_pair(contexts, Peer, lambda: Peer(expect=len(payload)))
         client.transport.pause_reading()
-        sender = served[0] if served else None
-        while sender is None:
-            await asyncio.sleep(0)
-            sender = served[0] if served else None
-        while sender.transport is None:
-            await asyncio.sleep(0)
+        sender = served[0]
         sender.transport.set_write_buffer_limits(high=64 * 1024)
         for start in range(0, len(payload), 256 * 1024):
             sender.transport.write(payload[start : start + 256 * 1024])
@@ -312,9 +313,10 @@ def test_peer_close_notify_reaches_eof_received_then_connection_lost(
     loop: asyncio.AbstractEventLoop, contexts
 ) -> None:
     async def main() -> list[str]:
-        server, served, client = await tls_pair(contexts, lambda: Peer(greeting=b"bye"), Peer)
-        while not client.received:
-            await asyncio.sleep(0.001)
+        server, served, client = await tls_pair(
+            contexts, lambda: Peer(greeting=b"bye"), lambda: Peer(expect=3)
+        )
+        await asyncio.wait_for(client.until, 10)
         served[0].transport.close()
         await asyncio.wait_for(client.lost, 10)
         await asyncio.wait_for(served[0].lost, 10)
