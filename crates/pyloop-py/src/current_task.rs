@@ -10,7 +10,7 @@
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
 use crate::imports::{enter_task, leave_task};
@@ -27,7 +27,7 @@ extern "C" {
 
 /// The dict, or None when the functions must be called.
 fn current_tasks(py: Python<'_>) -> PyResult<Option<&Bound<'_, PyDict>>> {
-    static DICT: GILOnceCell<Option<Py<PyDict>>> = GILOnceCell::new();
+    static DICT: PyOnceLock<Option<Py<PyDict>>> = PyOnceLock::new();
     let dict = DICT.get_or_try_init(py, || -> PyResult<_> {
         if py.version_info() >= (3, 14) {
             return Ok(None);

@@ -842,7 +842,7 @@ impl DatagramTransport {
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| {
+        Python::attach(|py| {
             let taken = self.with(py, |s| {
                 (
                     s.core.take(),

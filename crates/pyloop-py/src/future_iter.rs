@@ -74,7 +74,7 @@ pub(crate) unsafe extern "C" fn future_iter_send(
     result: *mut *mut ffi::PyObject,
 ) -> ffi::PySendResult {
     // SAFETY: see above.
-    let py = unsafe { Python::assume_gil_acquired() };
+    let py = unsafe { Python::assume_attached() };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: the slot is only installed on FutureIter.
         let iter =

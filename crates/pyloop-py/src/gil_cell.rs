@@ -69,7 +69,7 @@ impl<T: Default> GilCell<T> {
     /// borrow ends (dropping may run Python code). A cell that is being
     /// changed right now is left alone.
     pub fn clear(&self) {
-        Python::with_gil(|py| {
+        Python::attach(|py| {
             if let Ok(old) = self.with(py, std::mem::take) {
                 drop(old);
             }

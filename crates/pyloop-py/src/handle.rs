@@ -385,7 +385,7 @@ impl Drop for Handle {
         // SAFETY: a pyclass is dropped by its tp_dealloc, with the GIL held;
         // each field is taken once, here, and never used again.
         unsafe {
-            let py = Python::assume_gil_acquired();
+            let py = Python::assume_attached();
             drop(ManuallyDrop::take(&mut self.context).into_bound(py));
             drop(ManuallyDrop::take(&mut self.owner).into_bound(py));
         }

@@ -4,14 +4,14 @@
 //! pyloop's objects read and register exactly as asyncio's do.
 
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 
 /// One cached attribute of an asyncio module.
 macro_rules! asyncio_fn {
     ($name:ident, $module:literal, $attr:literal) => {
         pub fn $name(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-            static CELL: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+            static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
             CELL.import(py, $module, $attr)
         }
     };

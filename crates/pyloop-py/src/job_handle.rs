@@ -15,7 +15,7 @@
 use pyo3::exceptions::{PyBaseException, PyException, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 use pyo3::{intern, PyTraverseError, PyVisit};
 
@@ -25,7 +25,7 @@ use crate::gc_fields;
 macro_rules! tasks_attr {
     ($name:ident, $module:literal, $attr:literal) => {
         fn $name(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-            static CELL: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+            static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
             CELL.import(py, $module, $attr)
         }
     };
@@ -37,7 +37,7 @@ tasks_attr!(raise_helper, "pyloop.tasks._job", "_raise");
 
 /// `pyloop.tasks._states.State.PENDING`, the state a new handle starts in.
 fn pending(py: Python<'_>) -> PyResult<&Py<PyAny>> {
-    static CELL: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     CELL.get_or_try_init(py, || {
         Ok(py
             .import("pyloop.tasks._states")?
@@ -162,7 +162,7 @@ impl Drop for JobHandle {
         // Dropping each reference as a Bound is a plain decref, without the
         // "is the GIL held?" check (a thread-local read) that dropping a Py
         // pays: a handle holds eighteen of them and one is freed per job.
-        let py = unsafe { Python::assume_gil_acquired() };
+        let py = unsafe { Python::assume_attached() };
         for slot in self.objects_mut() {
             drop(slot.take().map(|obj| obj.into_bound(py)));
         }

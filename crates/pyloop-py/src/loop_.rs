@@ -668,9 +668,9 @@ impl Loop {
         let mut first = true;
         // The GIL is released while Tokio waits and taken back after each
         // wait; iterations that need no I/O poll run on without letting go.
-        let ran = slf.py().allow_threads(|| {
+        let ran = slf.py().detach(|| {
             this.reactor.drive(&mut events, |events, woke| {
-                Python::with_gil(|py| {
+                Python::attach(|py| {
                     let slf = owner.bind(py);
                     let mut woke = woke;
                     loop {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 
 use crate::future::Future;
 use crate::loop_::Loop;
@@ -92,7 +92,7 @@ fn version_tag(ty: *mut ffi::PyTypeObject) -> Option<u32> {
 /// (futures then queue their callbacks without a Python call). Called for
 /// every future and task; the answer is kept per type and version tag.
 pub(crate) fn has_native_call_soon(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
-    static NATIVE: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    static NATIVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     if as_loop(obj).is_none() {
         return Ok(false);
     }

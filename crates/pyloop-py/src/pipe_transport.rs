@@ -273,7 +273,7 @@ impl ReadPipeTransport {
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| drop(self.with_core(py, Core::take)));
+        Python::attach(|py| drop(self.with_core(py, Core::take)));
     }
 }
 
@@ -643,6 +643,6 @@ impl WritePipeTransport {
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| drop(self.with_core(py, Core::take)));
+        Python::attach(|py| drop(self.with_core(py, Core::take)));
     }
 }

@@ -190,7 +190,7 @@ init_slots!(task_tp_init, task_init_method, task_init);
 /// The finalizer: runs the `__del__` checks, keeping any pending error.
 unsafe extern "C" fn finalize(obj: *mut ffi::PyObject) {
     // SAFETY: CPython calls tp_finalize with the GIL held.
-    let py = unsafe { Python::assume_gil_acquired() };
+    let py = unsafe { Python::assume_attached() };
     let pending = PyErr::take(py);
     // SAFETY: `obj` is alive for the duration of the finalizer.
     let any = unsafe { Bound::from_borrowed_ptr(py, obj) };

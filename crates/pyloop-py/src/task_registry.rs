@@ -9,7 +9,7 @@
 //! which set holds non-asyncio tasks) call asyncio's `_register_task`.
 
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PySet};
 use pyo3::{ffi, intern};
 
@@ -24,7 +24,7 @@ struct TaskSet {
 }
 
 fn task_set(py: Python<'_>) -> PyResult<Option<&TaskSet>> {
-    static SET: GILOnceCell<Option<TaskSet>> = GILOnceCell::new();
+    static SET: PyOnceLock<Option<TaskSet>> = PyOnceLock::new();
     let found = SET.get_or_try_init(py, || -> PyResult<_> {
         if py.version_info() >= (3, 12) {
             return Ok(None);

@@ -21,7 +21,7 @@ use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PySlice, PyString, PyTuple};
 
 use crate::byte_view::is_bytes_like;
@@ -51,7 +51,7 @@ pub fn run(proto: &Proto<'_>, step: fn(&Proto<'_>, &Sslproto) -> PyResult<()>) -
 }
 
 fn sslproto(py: Python<'_>) -> PyResult<&Sslproto> {
-    static CELL: GILOnceCell<Sslproto> = GILOnceCell::new();
+    static CELL: PyOnceLock<Sslproto> = PyOnceLock::new();
     CELL.get_or_try_init(py, || {
         let module = py.import("asyncio.sslproto")?;
         let states = module.getattr("SSLProtocolState")?;

@@ -715,7 +715,7 @@ impl SocketTransport {
     }
 
     fn __clear__(&self) {
-        Python::with_gil(|py| {
+        Python::attach(|py| {
             let taken = self.with(py, |s| {
                 (s.core.take(), s.server.take(), s.empty_waiter.take())
             });
