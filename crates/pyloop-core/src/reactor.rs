@@ -57,6 +57,66 @@ enum Waiting {
     Until(Option<f64>),
 }
 
+/// A lock the caller of `Reactor::drive` holds across its steps and lets go
+/// of only while the thread may block in Tokio (the GIL, for the loop):
+/// `release` just before `drive` hands control to Tokio's scheduler for a
+/// wait that may block, `acquire` before the next step. Calls come in pairs,
+/// never two of one kind in a row. Between the two, only Tokio's driver and
+/// this crate's registry run on the thread.
+pub trait Gate {
+    fn release(&mut self);
+    fn acquire(&mut self);
+}
+
+/// No lock to let go of (the core's own tests).
+impl Gate for () {
+    fn release(&mut self) {}
+    fn acquire(&mut self) {}
+}
+
+/// Whether a wait starts with a zero-timeout turn of the I/O driver, the
+/// gate still held, and is let go of only if that turn found nothing.
+/// A busy loop (an echo: the peer's answer is in the socket by the time the
+/// step ends) then never releases the gate; the GIL hand-off was ~400
+/// instructions of every wake-up. A turn that finds nothing costs one
+/// `epoll_wait` more before the blocking one, so after each miss the next
+/// 1, 3, 7 ... `MAX_SKIPPED` waits block at once; a hit starts over.
+#[derive(Default)]
+struct TurnFirst {
+    /// Waits still to skip the turn.
+    skip: u32,
+    /// How many the last miss skipped.
+    backoff: u32,
+    /// The wait under way began with a turn.
+    tried: bool,
+}
+
+const MAX_SKIPPED: u32 = 63;
+
+impl TurnFirst {
+    /// Whether the wait about to begin starts with a turn.
+    fn now(&mut self) -> bool {
+        if self.skip == 0 {
+            self.tried = true;
+        } else {
+            self.skip -= 1;
+        }
+        self.tried
+    }
+
+    /// The first look at a wait's events: whether it ended the wait.
+    fn outcome(&mut self, ended: bool) {
+        if std::mem::take(&mut self.tried) {
+            if ended {
+                self.backoff = 0;
+            } else {
+                self.backoff = (self.backoff * 2 + 1).min(MAX_SKIPPED);
+                self.skip = self.backoff;
+            }
+        }
+    }
+}
+
 /// Wakes a parked reactor from any thread. A wake while nobody parks is
 /// kept and ends the next park at once, so one that races with the loop
 /// going to sleep is never lost.
@@ -178,7 +238,11 @@ impl Reactor {
     /// `step` runs inside the runtime's context: what it calls must not
     /// `block_on` a pyloop runtime (the loop refuses to run inside another
     /// running loop) or drop one the blocking way (`Drop` below does not).
-    /// The caller releases the GIL around `drive`; `step` takes it back.
+    /// `gate` is held while `step` runs and while the I/O driver turns with
+    /// a zero timeout (`Next::PollIo`); it is released only for a wait that
+    /// may block, and taken back before the next step. A panic while it is
+    /// released unwinds through here with it released: the `Gate` must
+    /// take it back when dropped.
     /// The poll is outside Tokio's cooperative budget: one registry poll may
     /// look at hundreds of fds, and with the budget spent half-way the rest
     /// were answered Pending and never looked at again (500 echo pairs hung;
@@ -186,11 +250,14 @@ impl Reactor {
     pub fn drive<R>(
         &self,
         events: &mut Vec<IoEvent>,
+        gate: &mut impl Gate,
         mut step: impl FnMut(&mut Vec<IoEvent>, Option<Park>) -> Next<R>,
     ) -> Result<R, CoreError> {
         self.check_owner()?;
         let mut waiting: Option<Waiting> = None;
         let mut woke: Option<Park> = None;
+        let mut released = false;
+        let mut turn_first = TurnFirst::default();
         let done = self
             .runtime
             .block_on(tokio::task::unconstrained(std::future::poll_fn(
@@ -227,9 +294,18 @@ impl Reactor {
                                     .then_some(Park::TimedOut),
                             }
                         };
+                        turn_first.outcome(ended.is_some());
                         let Some(ended) = ended else {
+                            if !released {
+                                released = true;
+                                gate.release();
+                            }
                             return Poll::Pending;
                         };
+                        if released {
+                            released = false;
+                            gate.acquire();
+                        }
                         waiting = None;
                         woke = Some(self.settle_signal(ended, events));
                     }
@@ -242,6 +318,13 @@ impl Reactor {
                             let capped = deadline
                                 .map(|t| t.min(crate::monotonic() + MAX_PARK.as_secs_f64()));
                             waiting = Some(Waiting::Until(capped));
+                            if turn_first.now() {
+                                // A zero-timeout turn first, with the gate
+                                // held: in a busy loop it finds the next
+                                // event, and the wait needs no release.
+                                let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                                return Poll::Pending;
+                            }
                         }
                     }
                 },
@@ -320,7 +403,7 @@ impl Reactor {
             return Ok(());
         }
         let mut asked = false;
-        self.drive(events, |_, _| {
+        self.drive(events, &mut (), |_, _| {
             if std::mem::replace(&mut asked, true) {
                 Next::Done(())
             } else {
@@ -347,7 +430,7 @@ impl Reactor {
         deadline: Option<f64>,
         events: &mut Vec<IoEvent>,
     ) -> Result<Park, CoreError> {
-        self.drive(events, |_, woke| match woke {
+        self.drive(events, &mut (), |_, woke| match woke {
             None => Next::Wait(deadline),
             Some(woke) => Next::Done(woke),
         })
@@ -356,8 +439,9 @@ impl Reactor {
 
 #[cfg(test)]
 mod tests {
-    use super::{Park, Reactor};
+    use super::{Gate, Next, Park, Reactor, TurnFirst};
     use std::io::Write;
+    use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -425,6 +509,109 @@ mod tests {
         // No deadline: only the other thread's wake can end this park.
         assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Woken);
         t.join().unwrap();
+    }
+
+    /// A gate that logs its calls and says whether it is held.
+    #[derive(Default)]
+    struct Recorder {
+        released: bool,
+        log: Vec<&'static str>,
+    }
+
+    impl Gate for Recorder {
+        fn release(&mut self) {
+            assert!(!self.released, "released twice");
+            self.released = true;
+            self.log.push("release");
+        }
+
+        fn acquire(&mut self) {
+            assert!(self.released, "acquired while held");
+            self.released = false;
+            self.log.push("acquire");
+        }
+    }
+
+    #[test]
+    fn a_wait_that_may_block_runs_with_the_gate_released() {
+        let r = Reactor::new().unwrap();
+        let w = r.waker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.wake();
+        });
+        let gate = std::cell::RefCell::new(Recorder::default());
+        let mut steps = 0;
+        let woke = r
+            .drive(&mut Vec::new(), &mut GateRef(&gate), |_, woke| {
+                // Every step runs with the gate held.
+                assert!(!gate.borrow().released);
+                steps += 1;
+                match woke {
+                    None => Next::Wait(None),
+                    Some(woke) => Next::Done(woke),
+                }
+            })
+            .unwrap();
+        t.join().unwrap();
+        assert_eq!(woke, Park::Woken);
+        assert_eq!(steps, 2);
+        assert_eq!(gate.borrow().log, ["release", "acquire"]);
+    }
+
+    #[test]
+    fn a_wait_whose_first_turn_finds_io_keeps_the_gate() {
+        let r = Reactor::new().unwrap();
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        r.watch(a.as_raw_fd(), true).unwrap();
+        b.write_all(b"x").unwrap();
+        let mut gate = Recorder::default();
+        let mut events = Vec::new();
+        let woke = r
+            .drive(&mut events, &mut gate, |_, woke| match woke {
+                None => Next::Wait(None),
+                Some(woke) => Next::Done(woke),
+            })
+            .unwrap();
+        assert_eq!(woke, Park::Io);
+        assert_eq!(events.len(), 1);
+        assert!(gate.log.is_empty(), "{:?}", gate.log);
+    }
+
+    #[test]
+    fn a_missed_first_turn_is_skipped_by_the_next_waits() {
+        let mut t = TurnFirst::default();
+        let mut pattern = Vec::new();
+        // Every wait misses: 1, 3, 7 ... waits are skipped after each miss.
+        for _ in 0..20 {
+            let tried = t.now();
+            pattern.push(tried);
+            t.outcome(false);
+        }
+        let tried_at: Vec<usize> = (0..20).filter(|&i| pattern[i]).collect();
+        assert_eq!(tried_at, [0, 2, 6, 14]);
+        // A hit starts over: the next wait turns first again.
+        while !t.now() {
+            t.outcome(false);
+        }
+        t.outcome(true);
+        assert!(t.now());
+        t.outcome(true);
+        assert!(t.now());
+    }
+
+    /// Shares a `Recorder` with the step that checks it.
+    struct GateRef<'a>(&'a std::cell::RefCell<Recorder>);
+
+    impl Gate for GateRef<'_> {
+        fn release(&mut self) {
+            self.0.borrow_mut().release();
+        }
+
+        fn acquire(&mut self) {
+            self.0.borrow_mut().acquire();
+        }
     }
 
     #[test]
