@@ -252,26 +252,33 @@ impl DatagramTransport {
     fn read_one(slf: &Bound<'_, Self>) -> PyResult<bool> {
         let py = slf.py();
         let this = slf.get();
-        let (lost, reading, sock) = this.with(py, |s| {
-            (
-                s.conn_lost > 0,
-                s.core.reading,
-                s.core.resource.as_ref().map(|p| p.clone_ref(py)),
-            )
+        // The socket object is needed only for a Python-level receive: the
+        // native one reads the fd (a clone dropped here costs a reference
+        // count round trip through PyO3's GIL check per datagram).
+        let native = this.native_recv;
+        let (open, sock) = this.with(py, |s| {
+            let open = s.conn_lost == 0 && s.core.reading && s.core.resource.is_some();
+            let sock = if open && !native {
+                s.core.resource.as_ref().map(|p| p.clone_ref(py))
+            } else {
+                None
+            };
+            (open, sock)
         })?;
-        let Some(sock) = sock.filter(|_| !lost && reading) else {
+        if !open {
             return Ok(false);
-        };
-        let received = if this.native_recv {
-            Self::receive(slf)?
-        } else {
-            match sock
-                .bind(py)
-                .call_method1(intern!(py, "recvfrom"), (MAX_READ,))
-                .and_then(|pair| pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>())
-            {
-                Ok(pair) => Ok(pair),
-                Err(err) => Err(sort(py, err)?),
+        }
+        let received = match sock {
+            None => Self::receive(slf)?,
+            Some(sock) => {
+                let got = sock
+                    .bind(py)
+                    .call_method1(intern!(py, "recvfrom"), (MAX_READ,))
+                    .and_then(|pair| pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>());
+                match got {
+                    Ok(pair) => Ok(pair),
+                    Err(err) => Err(sort(py, err)?),
+                }
             }
         };
         let (data, addr) = match received {
