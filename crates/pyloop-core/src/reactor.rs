@@ -7,7 +7,6 @@
 //! an idle loop blocks in the kernel. The caller releases the GIL around
 //! `drive` (a Tokio task never needs it) and each step takes it back.
 
-use std::future::Future;
 use std::io::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
@@ -74,6 +73,13 @@ impl Gate for () {
     fn acquire(&mut self) {}
 }
 
+/// (A zero-timeout turn is asked for by waking the `block_on` future from
+/// its own poll: Tokio's current_thread scheduler (pinned at 1.54.1) then
+/// parks with a zero timeout, `park_yield`, as it does for `yield_now`,
+/// whose deferred waker costs a thread-local lookup and a queue push more.
+/// `one_io_poll_reports_an_fd_watched_with_data_already_there` hangs if a
+/// self-wake ever blocks instead.)
+///
 /// Whether a wait starts with a zero-timeout turn of the I/O driver, the
 /// gate still held, and is let go of only if that turn found nothing.
 /// A busy loop (an echo: the peer's answer is in the socket by the time the
@@ -264,12 +270,13 @@ impl Reactor {
                 |cx| loop {
                     if let Some(wait) = waiting {
                         if wait == Waiting::Turn {
-                            // Deferred: the scheduler turns the I/O driver
-                            // with a zero timeout, then polls us again. The
+                            // A self-wake: the scheduler, seeing the future
+                            // woken, turns the I/O driver with a zero timeout
+                            // (`park_yield`), then polls us again. The
                             // registry is polled after the turn only, so no
                             // fd is reported twice and nothing (not a wake-up
                             // left by `stop`, say) ends the poll before it.
-                            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                            cx.waker().wake_by_ref();
                             waiting = Some(Waiting::Turned);
                             return Poll::Pending;
                         }
@@ -322,7 +329,7 @@ impl Reactor {
                                 // A zero-timeout turn first, with the gate
                                 // held: in a busy loop it finds the next
                                 // event, and the wait needs no release.
-                                let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                                cx.waker().wake_by_ref();
                                 return Poll::Pending;
                             }
                         }
