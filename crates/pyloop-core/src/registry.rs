@@ -278,24 +278,27 @@ fn error_now(fd: RawFd) -> bool {
     n > 0 && pfd.revents & libc::POLLERR != 0
 }
 
-impl Watched {
-    /// The fd has an error condition pending: seen by the error waiter and
-    /// still there (level-triggered, as the other readinesses).
-    fn error_ready(&mut self, cx: &mut Context<'_>) -> bool {
-        loop {
-            if self.error_pending {
-                if error_now(self.fd.as_raw_fd()) {
-                    return true;
-                }
-                self.error_pending = false;
+/// The fd has an error condition pending: seen by its error waiter and
+/// still there (level-triggered, as the other readinesses).
+fn error_ready(
+    fd: &Arc<AsyncFd<Borrowed>>,
+    error: &mut ErrorWait,
+    error_pending: &mut bool,
+    cx: &mut Context<'_>,
+) -> bool {
+    loop {
+        if *error_pending {
+            if error_now(fd.as_raw_fd()) {
+                return true;
             }
-            if self.error.as_mut().poll(cx).is_pending() {
-                return false;
-            }
-            // Seen: wait for the next one, and check the level now.
-            self.error = error_wait(&self.fd);
-            self.error_pending = true;
+            *error_pending = false;
         }
+        if error.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        // Seen: wait for the next one, and check the level now.
+        *error = error_wait(fd);
+        *error_pending = true;
     }
 }
 
@@ -552,19 +555,31 @@ impl IoRegistry {
             let Some(entry) = watched.get_mut(&fd) else {
                 continue; // unwatched since it was queued
             };
-            let waker = entry.waker.clone();
-            let mut fd_cx = Context::from_waker(&waker);
-            let clear = entry.says_drained;
-            let mut readable = entry.read
-                && Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_state, clear);
-            let mut writable = entry.write
-                && Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_state, clear);
+            // Borrowed field by field: the waker is lent to Tokio, not
+            // cloned (an Arc count up and down per fd).
+            let Watched {
+                fd: afd,
+                error,
+                error_pending,
+                waker,
+                read,
+                write,
+                read_state,
+                write_state,
+                says_drained,
+                ..
+            } = entry;
+            let mut fd_cx = Context::from_waker(waker);
+            let clear = *says_drained;
+            let mut readable = *read && Self::level_ready(afd, &mut fd_cx, true, read_state, clear);
+            let mut writable =
+                *write && Self::level_ready(afd, &mut fd_cx, false, write_state, clear);
             // An error makes every watched direction ready; asked only when
             // one is not ready already (the error waiter keeps its waker).
-            if readable != entry.read || writable != entry.write {
-                let errored = entry.error_ready(&mut fd_cx);
-                readable |= entry.read && errored;
-                writable |= entry.write && errored;
+            if readable != *read || writable != *write {
+                let errored = error_ready(afd, error, error_pending, &mut fd_cx);
+                readable |= *read && errored;
+                writable |= *write && errored;
             }
             if readable || writable {
                 events.push(IoEvent {
