@@ -193,9 +193,15 @@ impl Reactor {
 
     /// Starts watching `fd` for reading (`read`) or writing.
     pub fn watch(&self, fd: RawFd, read: bool) -> Result<(), CoreError> {
+        self.watch_with(fd, read, false)
+    }
+
+    /// `watch`; `reads_only`: the fd's writes seldom wait (a datagram
+    /// socket), see `IoRegistry::watch_with`.
+    pub fn watch_with(&self, fd: RawFd, read: bool, reads_only: bool) -> Result<(), CoreError> {
         self.check_owner()?;
         let _guard = self.runtime.enter();
-        Ok(self.registry.watch(fd, read)?)
+        Ok(self.registry.watch_with(fd, read, reads_only)?)
     }
 
     /// Stops watching `fd` for reading or writing; deregisters it when idle.
@@ -891,6 +897,62 @@ mod io_tests {
         r.unwatch(b.as_raw_fd(), true).unwrap();
         r.watch(b.as_raw_fd(), true).unwrap();
         assert!(readable(&mut events), "the byte left is not reported");
+    }
+
+    #[test]
+    fn a_writer_widens_a_read_only_registration_and_its_reader_keeps_its_data() {
+        // A datagram socket is registered for reading alone; the first
+        // writer re-registers it for both directions. A datagram left unread
+        // across that is still reported, and writability is.
+        let r = Reactor::new().unwrap();
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = a.as_raw_fd();
+        r.watch_with(fd, true, true).unwrap();
+        b.send_to(b"one", a.local_addr().unwrap()).unwrap();
+        let mut events = Vec::new();
+        let long = Some(Duration::from_secs(5));
+        assert_eq!(r.park(long, &mut events).unwrap(), Park::Io);
+        assert_eq!(
+            events,
+            [IoEvent {
+                fd,
+                readable: true,
+                writable: false
+            }]
+        );
+        r.drained(fd, true); // said, though the datagram is left unread
+        events.clear();
+        r.watch_with(fd, false, true).unwrap();
+        assert_eq!(r.park(long, &mut events).unwrap(), Park::Io);
+        assert_eq!(
+            events,
+            [IoEvent {
+                fd,
+                readable: true,
+                writable: true
+            }]
+        );
+        let mut buf = [0u8; 8];
+        assert_eq!(a.recv(&mut buf).unwrap(), 3);
+        r.drained(fd, true);
+        r.unwatch(fd, false).unwrap();
+        events.clear();
+        let quiet = Some(Duration::from_millis(20));
+        assert_eq!(r.park(quiet, &mut events).unwrap(), Park::TimedOut);
+        assert!(events.is_empty());
+        // Still heard for reading after the widening.
+        b.send_to(b"two", a.local_addr().unwrap()).unwrap();
+        assert_eq!(r.park(long, &mut events).unwrap(), Park::Io);
+        assert_eq!(
+            events,
+            [IoEvent {
+                fd,
+                readable: true,
+                writable: false
+            }]
+        );
     }
 
     #[test]

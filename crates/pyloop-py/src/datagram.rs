@@ -877,6 +877,8 @@ impl DatagramTransport {
 }
 
 impl IoReady for DatagramTransport {
+    const WRITES_SELDOM_WAIT: bool = true;
+
     fn on_ready(slf: &Bound<'_, Self>, read: bool) -> PyResult<()> {
         if read {
             Self::read_ready(slf)

@@ -356,7 +356,7 @@ impl Loop {
     ) -> PyResult<()> {
         let handle =
             Handle::with_callback(slf.py(), Callback::Sock(wait), None, slf.clone().unbind())?;
-        Self::register_io(slf, fd, read, handle).map(drop)
+        Self::register_io(slf, fd, read, handle, false).map(drop)
     }
 
     /// Removes the fd's reader or writer if it is the native wait for
@@ -381,18 +381,22 @@ impl Loop {
         }
     }
 
-    /// Makes `handle` the fd's reader or writer; returns it.
+    /// Makes `handle` the fd's reader or writer; returns it. `reads_only`:
+    /// the fd's writes seldom wait (see `Reactor::watch_with`).
     pub(crate) fn register_io(
         slf: &Bound<'_, Self>,
         fd: RawFd,
         read: bool,
         handle: Handle,
+        reads_only: bool,
     ) -> PyResult<Py<Handle>> {
         let py = slf.py();
         let this = slf.get();
         this.check_closed()?;
         let handle = Py::new(py, handle.recurring())?;
-        this.reactor.watch(fd, read).map_err(core_to_py)?;
+        this.reactor
+            .watch_with(fd, read, reads_only)
+            .map_err(core_to_py)?;
         let stored = handle.clone_ref(py);
         let replaced = this
             .schedule
@@ -762,7 +766,7 @@ impl Loop {
     ) -> PyResult<Py<Handle>> {
         // register_io checks that the loop is open.
         let handle = Handle::new(slf.py(), callback, args.clone(), None, slf.clone().unbind())?;
-        Self::register_io(slf, fd, read, handle)
+        Self::register_io(slf, fd, read, handle, false)
     }
 
     /// `sock_recv`'s native part: the bytes now, or a Future for them.
