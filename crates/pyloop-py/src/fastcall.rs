@@ -8,9 +8,10 @@
 //! the interned name by pointer first. The methods are installed on the
 //! native `Loop` type when the module loads.
 //!
-//! `DatagramTransport.sendto(data, addr=None)` is one too (`install_datagram`):
-//! a datagram echo calls it once per datagram, and PyO3's parser plus its
-//! lazy type-object check of `self` were ~110 instructions of each call.
+//! `DatagramTransport.sendto(data, addr=None)` and `SocketTransport.write(data)`
+//! are too (`install_datagram`, `install_socket`): an echo calls them once per
+//! message, and PyO3's parser plus its lazy type-object check of `self` were
+//! ~110 instructions of each call.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -21,6 +22,7 @@ use pyo3::types::{PyString, PyTuple, PyType};
 
 use crate::datagram::DatagramTransport;
 use crate::loop_::Loop;
+use crate::transport::SocketTransport;
 
 /// The arguments of every scheduling method: the leading required ones
 /// (`delay` or `when`, if any), the callback, its arguments, `context=`.
@@ -235,20 +237,40 @@ static METHODS: [MethodDef; 4] = [
     ),
 ];
 
-/// `sendto`'s arguments, `(data, addr=None)`, with PyO3's messages.
+/// Parameters of a transport method: all positional-or-keyword, the first
+/// `required` of them required, the rest defaulting to None. Errors carry
+/// PyO3's messages (these methods were `#[pymethods]` before).
+struct Params {
+    method: &'static str,
+    names: &'static [&'static str],
+    required: usize,
+}
+
+/// Splits vectorcall arguments into one slot per parameter of `params`.
 ///
 /// SAFETY: as `parse`.
-unsafe fn parse_sendto<'py>(
+unsafe fn parse_params<'py, const N: usize>(
     py: Python<'py>,
+    params: &Params,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
-) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
-    const METHOD: &str = "DatagramTransport.sendto";
+) -> PyResult<[Option<Bound<'py, PyAny>>; N]> {
+    let Params {
+        method,
+        names,
+        required,
+    } = *params;
     let nargs = usize::try_from(nargs).unwrap_or(0);
-    if nargs > 2 {
+    if nargs > N {
+        // PyO3's wording, plural even for one.
+        let takes = if required == N {
+            format!("{N} positional arguments")
+        } else {
+            format!("from {required} to {N} positional arguments")
+        };
         return Err(PyTypeError::new_err(format!(
-            "{METHOD}() takes from 1 to 2 positional arguments but {nargs} were given"
+            "{method}() takes {takes} but {nargs} were given"
         )));
     }
     let kwnames = if kwnames.is_null() {
@@ -262,72 +284,102 @@ unsafe fn parse_sendto<'py>(
     let values = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
     // SAFETY: every pointer in `values` is a live object borrowed for the call.
     let borrowed = |ptr: *mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, ptr) };
-    let mut slots: [Option<Bound<'py, PyAny>>; 2] = [None, None];
+    let mut slots: [Option<Bound<'py, PyAny>>; N] = std::array::from_fn(|_| None);
     for (slot, &ptr) in slots.iter_mut().zip(&values[..nargs]) {
         *slot = Some(borrowed(ptr));
     }
-    if let Some(names) = kwnames {
-        let (data, addr) = (intern!(py, "data"), intern!(py, "addr"));
-        for (name, &value) in names.iter().zip(&values[nargs..]) {
-            let at = if name.is(data) {
-                0
-            } else if name.is(addr) {
-                1
-            } else {
-                match name.downcast::<PyString>()?.to_str()? {
-                    "data" => 0,
-                    "addr" => 1,
-                    _ => {
-                        return Err(PyTypeError::new_err(format!(
-                            "{METHOD}() got an unexpected keyword argument '{name}'"
-                        )))
-                    }
-                }
+    if let Some(kwnames) = kwnames {
+        for (name, &value) in kwnames.iter().zip(&values[nargs..]) {
+            let given = name.downcast::<PyString>()?.to_str()?;
+            let Some(at) = names.iter().position(|&n| n == given) else {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() got an unexpected keyword argument '{given}'"
+                )));
             };
             if slots[at].is_some() {
-                let which = ["data", "addr"][at];
                 return Err(PyTypeError::new_err(format!(
-                    "{METHOD}() got multiple values for argument '{which}'"
+                    "{method}() got multiple values for argument '{given}'"
                 )));
             }
             slots[at] = Some(borrowed(value));
         }
     }
-    let [data, addr] = slots;
-    let data = data.ok_or_else(|| {
-        PyTypeError::new_err(format!(
-            "{METHOD}() missing 1 required positional argument: 'data'"
-        ))
-    })?;
-    Ok((data, addr))
+    let missing: Vec<String> = (0..required)
+        .filter(|&at| slots[at].is_none())
+        .map(|at| format!("'{}'", names[at]))
+        .collect();
+    if !missing.is_empty() {
+        let s = if missing.len() == 1 { "" } else { "s" };
+        return Err(PyTypeError::new_err(format!(
+            "{method}() missing {} required positional argument{s}: {}",
+            missing.len(),
+            missing.join(", ")
+        )));
+    }
+    Ok(slots)
 }
 
-unsafe extern "C" fn datagram_sendto(
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: the trampoline holds the GIL and turns panics into errors.
-    unsafe {
-        fastcall_with_keywords(
-            slf,
-            args,
-            nargs,
-            kwnames,
-            |py, slf, args, nargs, kwnames| {
-                // SAFETY: the method descriptor checks that `self` is an
-                // instance of the type it was installed on.
-                let slf = Bound::from_borrowed_ptr(py, slf)
-                    .downcast_into_unchecked::<DatagramTransport>();
-                // SAFETY: forwarded from the vectorcall protocol.
-                let (data, addr) = parse_sendto(py, args, nargs, kwnames)?;
-                DatagramTransport::sendto(&slf, &data, addr)?;
-                Ok(py.None().into_ptr())
-            },
-        )
-    }
+/// A raw `METH_FASTCALL | METH_KEYWORDS` method of a native transport type
+/// `$ty`: its parameters parsed by `parse_params`, `$body` called with them.
+macro_rules! raw_transport_method {
+    ($fn_name:ident, $ty:ty, $method:literal, [$($name:literal),+], $required:literal,
+     |$slf:ident, $slots:ident| $body:expr) => {
+        unsafe extern "C" fn $fn_name(
+            slf: *mut ffi::PyObject,
+            args: *const *mut ffi::PyObject,
+            nargs: ffi::Py_ssize_t,
+            kwnames: *mut ffi::PyObject,
+        ) -> *mut ffi::PyObject {
+            const PARAMS: Params = Params {
+                method: $method,
+                names: &[$($name),+],
+                required: $required,
+            };
+            // SAFETY: the trampoline holds the GIL and turns panics into errors.
+            unsafe {
+                fastcall_with_keywords(slf, args, nargs, kwnames, |py, slf, args, nargs, kwnames| {
+                    // SAFETY: the method descriptor checks that `self` is an
+                    // instance of the type it was installed on.
+                    let $slf = Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<$ty>();
+                    // SAFETY: forwarded from the vectorcall protocol.
+                    let $slots = parse_params::<{ [$($name),+].len() }>(py, &PARAMS, args, nargs, kwnames)?;
+                    $body?;
+                    Ok(py.None().into_ptr())
+                })
+            }
+        }
+    };
 }
+
+raw_transport_method!(
+    datagram_sendto,
+    DatagramTransport,
+    "DatagramTransport.sendto",
+    ["data", "addr"],
+    1,
+    |slf, slots| {
+        let [data, addr] = slots;
+        match data {
+            Some(data) => DatagramTransport::sendto(&slf, &data, addr),
+            None => Err(PyTypeError::new_err("sendto: missing data")),
+        }
+    }
+);
+
+raw_transport_method!(
+    socket_write,
+    SocketTransport,
+    "SocketTransport.write",
+    ["data"],
+    1,
+    |slf, slots| {
+        let [data] = slots;
+        match data {
+            Some(data) => SocketTransport::write(&slf, &data),
+            None => Err(PyTypeError::new_err("write: missing data")),
+        }
+    }
+);
 
 static DATAGRAM_METHODS: [MethodDef; 1] = [method(
     c"sendto",
@@ -335,6 +387,18 @@ static DATAGRAM_METHODS: [MethodDef; 1] = [method(
       Send data to addr (the remote address of a connected endpoint if None).",
     datagram_sendto,
 )];
+
+static SOCKET_METHODS: [MethodDef; 1] = [method(
+    c"write",
+    c"write($self, data)\n--\n\n\
+      Write data to the transport (buffered when the socket would block).",
+    socket_write,
+)];
+
+/// Installs the raw method on the native `SocketTransport` type.
+pub fn install_socket(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<()> {
+    install_on(py, ty, &SOCKET_METHODS)
+}
 
 /// Installs the raw methods on the native `DatagramTransport` type.
 pub fn install_datagram(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<()> {
