@@ -53,6 +53,28 @@ def test_write_of_str_is_a_type_error(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(main())
 
 
+def test_write_by_keyword_and_its_argument_errors(loop: asyncio.AbstractEventLoop) -> None:
+    # pyloop parses write's (data) itself (a raw vectorcall method); the
+    # forms and the errors are those of a Python method.
+    async def main() -> None:
+        async with connected(loop) as (transport, _, peer):
+            transport.write(data=b"by keyword,")
+            bad_calls: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
+                ((), {}, r"write\(\) missing 1 required positional argument: 'data'"),
+                ((b"x", b"y"), {}, r"write\(\) takes (1|2) positional arguments? but (2|3)"),
+                ((b"x",), {"data": b"y"}, r"got multiple values for argument 'data'"),
+                ((b"x",), {"bogus": 1}, r"got an unexpected keyword argument 'bogus'"),
+            ]
+            for args, kwargs, message in bad_calls:
+                with pytest.raises(TypeError, match=message):
+                    transport.write(*args, **kwargs)
+            assert transport.get_write_buffer_size() == 0
+            transport.write(b"then positional")
+            assert await recv_exactly(loop, peer, 26) == b"by keyword,then positional"
+
+    loop.run_until_complete(main())
+
+
 def test_write_eof_half_closes_the_write_side(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         async with connected(loop) as (transport, protocol, peer):

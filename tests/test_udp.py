@@ -200,6 +200,44 @@ def test_sendto_of_anything_but_bytes_is_a_type_error(loop: asyncio.AbstractEven
     loop.run_until_complete(main())
 
 
+def test_sendto_arguments_by_keyword_and_their_errors(loop: asyncio.AbstractEventLoop) -> None:
+    # pyloop parses sendto's (data, addr=None) itself (a raw vectorcall
+    # method); the forms and the errors are those of a Python method.
+    async def main() -> None:
+        with udp_peer() as peer:
+            address = peer.getsockname()
+            async with endpoint(loop, local_addr=("127.0.0.1", 0)) as (transport, protocol):
+                mine = transport.get_extra_info("sockname")
+                transport.sendto(data=b"one", addr=address)
+                transport.sendto(b"two", addr=address)
+                transport.sendto(addr=address, data=bytearray(b"three"))
+                got = [await loop.sock_recvfrom(peer, 1024) for _ in range(3)]
+                assert got == [(b"one", mine), (b"two", mine), (b"three", mine)]
+                bad_calls: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
+                    ((), {}, r"sendto\(\) missing 1 required positional argument: 'data'"),
+                    ((), {"addr": address}, r"missing 1 required positional argument: 'data'"),
+                    (
+                        (b"x", address, 1),
+                        {},
+                        r"sendto\(\) takes from 2 to 3 positional|"
+                        r"sendto\(\) takes from 1 to 2 positional",
+                    ),
+                    ((b"x",), {"data": b"y"}, r"got multiple values for argument 'data'"),
+                    ((b"x", address), {"addr": address}, r"multiple values for argument 'addr'"),
+                    ((b"x",), {"bogus": 1}, r"got an unexpected keyword argument 'bogus'"),
+                ]
+                for args, kwargs, message in bad_calls:
+                    with pytest.raises(TypeError, match=message):
+                        transport.sendto(*args, **kwargs)
+                assert transport.get_write_buffer_size() == 0
+                assert not transport.is_closing()
+                transport.sendto(b"after", address)
+                assert await loop.sock_recvfrom(peer, 1024) == (b"after", mine)
+                assert protocol.calls() == ["made"]
+
+    loop.run_until_complete(main())
+
+
 def test_empty_datagrams(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         with udp_peer() as peer:

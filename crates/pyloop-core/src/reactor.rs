@@ -7,7 +7,6 @@
 //! an idle loop blocks in the kernel. The caller releases the GIL around
 //! `drive` (a Tokio task never needs it) and each step takes it back.
 
-use std::future::Future;
 use std::io::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
@@ -55,6 +54,73 @@ enum Waiting {
     /// The turn was asked for: whatever it found ends the wait.
     Turned,
     Until(Option<f64>),
+}
+
+/// A lock the caller of `Reactor::drive` holds across its steps and lets go
+/// of only while the thread may block in Tokio (the GIL, for the loop):
+/// `release` just before `drive` hands control to Tokio's scheduler for a
+/// wait that may block, `acquire` before the next step. Calls come in pairs,
+/// never two of one kind in a row. Between the two, only Tokio's driver and
+/// this crate's registry run on the thread.
+pub trait Gate {
+    fn release(&mut self);
+    fn acquire(&mut self);
+}
+
+/// No lock to let go of (the core's own tests).
+impl Gate for () {
+    fn release(&mut self) {}
+    fn acquire(&mut self) {}
+}
+
+/// (A zero-timeout turn is asked for by waking the `block_on` future from
+/// its own poll: Tokio's current_thread scheduler (pinned at 1.54.1) then
+/// parks with a zero timeout, `park_yield`, as it does for `yield_now`,
+/// whose deferred waker costs a thread-local lookup and a queue push more.
+/// `one_io_poll_reports_an_fd_watched_with_data_already_there` hangs if a
+/// self-wake ever blocks instead.)
+///
+/// Whether a wait starts with a zero-timeout turn of the I/O driver, the
+/// gate still held, and is let go of only if that turn found nothing.
+/// A busy loop (an echo: the peer's answer is in the socket by the time the
+/// step ends) then never releases the gate; the GIL hand-off was ~400
+/// instructions of every wake-up. A turn that finds nothing costs one
+/// `epoll_wait` more before the blocking one, so after each miss the next
+/// 1, 3, 7 ... `MAX_SKIPPED` waits block at once; a hit starts over.
+#[derive(Default)]
+struct TurnFirst {
+    /// Waits still to skip the turn.
+    skip: u32,
+    /// How many the last miss skipped.
+    backoff: u32,
+    /// The wait under way began with a turn.
+    tried: bool,
+}
+
+const MAX_SKIPPED: u32 = 63;
+
+impl TurnFirst {
+    /// Whether the wait about to begin starts with a turn.
+    fn now(&mut self) -> bool {
+        if self.skip == 0 {
+            self.tried = true;
+        } else {
+            self.skip -= 1;
+        }
+        self.tried
+    }
+
+    /// The first look at a wait's events: whether it ended the wait.
+    fn outcome(&mut self, ended: bool) {
+        if std::mem::take(&mut self.tried) {
+            if ended {
+                self.backoff = 0;
+            } else {
+                self.backoff = (self.backoff * 2 + 1).min(MAX_SKIPPED);
+                self.skip = self.backoff;
+            }
+        }
+    }
 }
 
 /// Wakes a parked reactor from any thread. A wake while nobody parks is
@@ -127,9 +193,15 @@ impl Reactor {
 
     /// Starts watching `fd` for reading (`read`) or writing.
     pub fn watch(&self, fd: RawFd, read: bool) -> Result<(), CoreError> {
+        self.watch_with(fd, read, false)
+    }
+
+    /// `watch`; `reads_only`: the fd's writes seldom wait (a datagram
+    /// socket), see `IoRegistry::watch_with`.
+    pub fn watch_with(&self, fd: RawFd, read: bool, reads_only: bool) -> Result<(), CoreError> {
         self.check_owner()?;
         let _guard = self.runtime.enter();
-        Ok(self.registry.watch(fd, read)?)
+        Ok(self.registry.watch_with(fd, read, reads_only)?)
     }
 
     /// Stops watching `fd` for reading or writing; deregisters it when idle.
@@ -178,7 +250,11 @@ impl Reactor {
     /// `step` runs inside the runtime's context: what it calls must not
     /// `block_on` a pyloop runtime (the loop refuses to run inside another
     /// running loop) or drop one the blocking way (`Drop` below does not).
-    /// The caller releases the GIL around `drive`; `step` takes it back.
+    /// `gate` is held while `step` runs and while the I/O driver turns with
+    /// a zero timeout (`Next::PollIo`); it is released only for a wait that
+    /// may block, and taken back before the next step. A panic while it is
+    /// released unwinds through here with it released: the `Gate` must
+    /// take it back when dropped.
     /// The poll is outside Tokio's cooperative budget: one registry poll may
     /// look at hundreds of fds, and with the budget spent half-way the rest
     /// were answered Pending and never looked at again (500 echo pairs hung;
@@ -186,23 +262,27 @@ impl Reactor {
     pub fn drive<R>(
         &self,
         events: &mut Vec<IoEvent>,
+        gate: &mut impl Gate,
         mut step: impl FnMut(&mut Vec<IoEvent>, Option<Park>) -> Next<R>,
     ) -> Result<R, CoreError> {
         self.check_owner()?;
         let mut waiting: Option<Waiting> = None;
         let mut woke: Option<Park> = None;
+        let mut released = false;
+        let mut turn_first = TurnFirst::default();
         let done = self
             .runtime
             .block_on(tokio::task::unconstrained(std::future::poll_fn(
                 |cx| loop {
                     if let Some(wait) = waiting {
                         if wait == Waiting::Turn {
-                            // Deferred: the scheduler turns the I/O driver
-                            // with a zero timeout, then polls us again. The
+                            // A self-wake: the scheduler, seeing the future
+                            // woken, turns the I/O driver with a zero timeout
+                            // (`park_yield`), then polls us again. The
                             // registry is polled after the turn only, so no
                             // fd is reported twice and nothing (not a wake-up
                             // left by `stop`, say) ends the poll before it.
-                            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                            cx.waker().wake_by_ref();
                             waiting = Some(Waiting::Turned);
                             return Poll::Pending;
                         }
@@ -227,9 +307,18 @@ impl Reactor {
                                     .then_some(Park::TimedOut),
                             }
                         };
+                        turn_first.outcome(ended.is_some());
                         let Some(ended) = ended else {
+                            if !released {
+                                released = true;
+                                gate.release();
+                            }
                             return Poll::Pending;
                         };
+                        if released {
+                            released = false;
+                            gate.acquire();
+                        }
                         waiting = None;
                         woke = Some(self.settle_signal(ended, events));
                     }
@@ -242,6 +331,13 @@ impl Reactor {
                             let capped = deadline
                                 .map(|t| t.min(crate::monotonic() + MAX_PARK.as_secs_f64()));
                             waiting = Some(Waiting::Until(capped));
+                            if turn_first.now() {
+                                // A zero-timeout turn first, with the gate
+                                // held: in a busy loop it finds the next
+                                // event, and the wait needs no release.
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
+                            }
                         }
                     }
                 },
@@ -320,7 +416,7 @@ impl Reactor {
             return Ok(());
         }
         let mut asked = false;
-        self.drive(events, |_, _| {
+        self.drive(events, &mut (), |_, _| {
             if std::mem::replace(&mut asked, true) {
                 Next::Done(())
             } else {
@@ -347,7 +443,7 @@ impl Reactor {
         deadline: Option<f64>,
         events: &mut Vec<IoEvent>,
     ) -> Result<Park, CoreError> {
-        self.drive(events, |_, woke| match woke {
+        self.drive(events, &mut (), |_, woke| match woke {
             None => Next::Wait(deadline),
             Some(woke) => Next::Done(woke),
         })
@@ -356,8 +452,9 @@ impl Reactor {
 
 #[cfg(test)]
 mod tests {
-    use super::{Park, Reactor};
+    use super::{Gate, Next, Park, Reactor, TurnFirst};
     use std::io::Write;
+    use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -425,6 +522,109 @@ mod tests {
         // No deadline: only the other thread's wake can end this park.
         assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Woken);
         t.join().unwrap();
+    }
+
+    /// A gate that logs its calls and says whether it is held.
+    #[derive(Default)]
+    struct Recorder {
+        released: bool,
+        log: Vec<&'static str>,
+    }
+
+    impl Gate for Recorder {
+        fn release(&mut self) {
+            assert!(!self.released, "released twice");
+            self.released = true;
+            self.log.push("release");
+        }
+
+        fn acquire(&mut self) {
+            assert!(self.released, "acquired while held");
+            self.released = false;
+            self.log.push("acquire");
+        }
+    }
+
+    #[test]
+    fn a_wait_that_may_block_runs_with_the_gate_released() {
+        let r = Reactor::new().unwrap();
+        let w = r.waker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.wake();
+        });
+        let gate = std::cell::RefCell::new(Recorder::default());
+        let mut steps = 0;
+        let woke = r
+            .drive(&mut Vec::new(), &mut GateRef(&gate), |_, woke| {
+                // Every step runs with the gate held.
+                assert!(!gate.borrow().released);
+                steps += 1;
+                match woke {
+                    None => Next::Wait(None),
+                    Some(woke) => Next::Done(woke),
+                }
+            })
+            .unwrap();
+        t.join().unwrap();
+        assert_eq!(woke, Park::Woken);
+        assert_eq!(steps, 2);
+        assert_eq!(gate.borrow().log, ["release", "acquire"]);
+    }
+
+    #[test]
+    fn a_wait_whose_first_turn_finds_io_keeps_the_gate() {
+        let r = Reactor::new().unwrap();
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        r.watch(a.as_raw_fd(), true).unwrap();
+        b.write_all(b"x").unwrap();
+        let mut gate = Recorder::default();
+        let mut events = Vec::new();
+        let woke = r
+            .drive(&mut events, &mut gate, |_, woke| match woke {
+                None => Next::Wait(None),
+                Some(woke) => Next::Done(woke),
+            })
+            .unwrap();
+        assert_eq!(woke, Park::Io);
+        assert_eq!(events.len(), 1);
+        assert!(gate.log.is_empty(), "{:?}", gate.log);
+    }
+
+    #[test]
+    fn a_missed_first_turn_is_skipped_by_the_next_waits() {
+        let mut t = TurnFirst::default();
+        let mut pattern = Vec::new();
+        // Every wait misses: 1, 3, 7 ... waits are skipped after each miss.
+        for _ in 0..20 {
+            let tried = t.now();
+            pattern.push(tried);
+            t.outcome(false);
+        }
+        let tried_at: Vec<usize> = (0..20).filter(|&i| pattern[i]).collect();
+        assert_eq!(tried_at, [0, 2, 6, 14]);
+        // A hit starts over: the next wait turns first again.
+        while !t.now() {
+            t.outcome(false);
+        }
+        t.outcome(true);
+        assert!(t.now());
+        t.outcome(true);
+        assert!(t.now());
+    }
+
+    /// Shares a `Recorder` with the step that checks it.
+    struct GateRef<'a>(&'a std::cell::RefCell<Recorder>);
+
+    impl Gate for GateRef<'_> {
+        fn release(&mut self) {
+            self.0.borrow_mut().release();
+        }
+
+        fn acquire(&mut self) {
+            self.0.borrow_mut().acquire();
+        }
     }
 
     #[test]
@@ -697,6 +897,62 @@ mod io_tests {
         r.unwatch(b.as_raw_fd(), true).unwrap();
         r.watch(b.as_raw_fd(), true).unwrap();
         assert!(readable(&mut events), "the byte left is not reported");
+    }
+
+    #[test]
+    fn a_writer_widens_a_read_only_registration_and_its_reader_keeps_its_data() {
+        // A datagram socket is registered for reading alone; the first
+        // writer re-registers it for both directions. A datagram left unread
+        // across that is still reported, and writability is.
+        let r = Reactor::new().unwrap();
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = a.as_raw_fd();
+        r.watch_with(fd, true, true).unwrap();
+        b.send_to(b"one", a.local_addr().unwrap()).unwrap();
+        let mut events = Vec::new();
+        let long = Some(Duration::from_secs(5));
+        assert_eq!(r.park(long, &mut events).unwrap(), Park::Io);
+        assert_eq!(
+            events,
+            [IoEvent {
+                fd,
+                readable: true,
+                writable: false
+            }]
+        );
+        r.drained(fd, true); // said, though the datagram is left unread
+        events.clear();
+        r.watch_with(fd, false, true).unwrap();
+        assert_eq!(r.park(long, &mut events).unwrap(), Park::Io);
+        assert_eq!(
+            events,
+            [IoEvent {
+                fd,
+                readable: true,
+                writable: true
+            }]
+        );
+        let mut buf = [0u8; 8];
+        assert_eq!(a.recv(&mut buf).unwrap(), 3);
+        r.drained(fd, true);
+        r.unwatch(fd, false).unwrap();
+        events.clear();
+        let quiet = Some(Duration::from_millis(20));
+        assert_eq!(r.park(quiet, &mut events).unwrap(), Park::TimedOut);
+        assert!(events.is_empty());
+        // Still heard for reading after the widening.
+        b.send_to(b"two", a.local_addr().unwrap()).unwrap();
+        assert_eq!(r.park(long, &mut events).unwrap(), Park::Io);
+        assert_eq!(
+            events,
+            [IoEvent {
+                fd,
+                readable: true,
+                writable: false
+            }]
+        );
     }
 
     #[test]

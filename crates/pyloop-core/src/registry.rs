@@ -176,6 +176,8 @@ struct Watched {
     error_pending: bool,
     /// This fd's `FdWaker`, handed to Tokio when its readiness is polled.
     waker: Waker,
+    /// Registered with Tokio for writing too (see `IoRegistry::watch_with`).
+    both: bool,
     read: bool,
     write: bool,
     /// Per direction: what Tokio's readiness means now.
@@ -278,24 +280,27 @@ fn error_now(fd: RawFd) -> bool {
     n > 0 && pfd.revents & libc::POLLERR != 0
 }
 
-impl Watched {
-    /// The fd has an error condition pending: seen by the error waiter and
-    /// still there (level-triggered, as the other readinesses).
-    fn error_ready(&mut self, cx: &mut Context<'_>) -> bool {
-        loop {
-            if self.error_pending {
-                if error_now(self.fd.as_raw_fd()) {
-                    return true;
-                }
-                self.error_pending = false;
+/// The fd has an error condition pending: seen by its error waiter and
+/// still there (level-triggered, as the other readinesses).
+fn error_ready(
+    fd: &Arc<AsyncFd<Borrowed>>,
+    error: &mut ErrorWait,
+    error_pending: &mut bool,
+    cx: &mut Context<'_>,
+) -> bool {
+    loop {
+        if *error_pending {
+            if error_now(fd.as_raw_fd()) {
+                return true;
             }
-            if self.error.as_mut().poll(cx).is_pending() {
-                return false;
-            }
-            // Seen: wait for the next one, and check the level now.
-            self.error = error_wait(&self.fd);
-            self.error_pending = true;
+            *error_pending = false;
         }
+        if error.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        // Seen: wait for the next one, and check the level now.
+        *error = error_wait(fd);
+        *error_pending = true;
     }
 }
 
@@ -323,9 +328,23 @@ impl IoRegistry {
     /// Sets the read or write interest of `fd` (registering it if new).
     /// Must be called inside the runtime's context.
     pub fn watch(&self, fd: RawFd, read: bool) -> io::Result<()> {
+        self.watch_with(fd, read, false)
+    }
+
+    /// `watch`, where `reads_only` says the fd's writes seldom wait (a
+    /// datagram socket): a new registration made for reading is then made
+    /// for reading alone. A UDP socket is told writable again each time a
+    /// datagram it sent is consumed (the kernel frees its buffer space), so
+    /// a registration for both directions brings an epoll event and a Tokio
+    /// wake-up nobody listens for with every datagram echoed. The first
+    /// writer widens it to both directions for good (`epoll_ctl` DEL and ADD).
+    pub fn watch_with(&self, fd: RawFd, read: bool, reads_only: bool) -> io::Result<()> {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
         let mut socket = None;
+        // What a registration widened for a writer keeps: the read interest
+        // and the owner's `drained` reports.
+        let mut widened = None;
         if let Some(entry) = inner.watched.get_mut(&fd) {
             let idle = entry.is_idle();
             // An idle socket's registration serves only the same socket.
@@ -333,29 +352,44 @@ impl IoRegistry {
                 socket = SocketId::of(fd);
             }
             if !idle || entry.socket.is_some_and(|id| socket == Some(id)) {
-                // Registered for both directions already: a flag, no epoll_ctl.
-                let on = if read {
-                    &mut entry.read
-                } else {
-                    &mut entry.write
-                };
-                if !std::mem::replace(on, true) {
-                    inner.active += usize::from(idle);
-                    self.recount(inner);
-                    // Polled once soon: hands Tokio the waker for this direction.
-                    self.woken.push(fd);
+                if read || entry.both {
+                    // Registered for this direction already: a flag, no epoll_ctl.
+                    let on = if read {
+                        &mut entry.read
+                    } else {
+                        &mut entry.write
+                    };
+                    if !std::mem::replace(on, true) {
+                        inner.active += usize::from(idle);
+                        self.recount(inner);
+                        // Polled once soon: hands Tokio the waker for this direction.
+                        self.woken.push(fd);
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+                // A writer on a registration for reading only.
+                socket = entry.socket;
+                widened = Some((entry.read, entry.says_drained));
+                inner.active -= usize::from(!idle);
             }
             // The socket was closed and the number now names another file
-            // (or none: registering then fails as for any closed fd).
+            // (or none: registering then fails as for any closed fd); or the
+            // registration is widened. Either way the old one goes first
+            // (with its error waiter, which holds it too): epoll_ctl DEL.
             inner.watched.remove(&fd);
         } else {
             socket = SocketId::of(fd);
         }
         // One registration per fd, for both directions whatever is watched
-        // now: turning the other direction on or off later (a transport's
-        // writer comes and goes with its buffer) then costs no epoll_ctl.
+        // now (unless `reads_only`): turning the other direction on or off
+        // later (a transport's writer comes and goes with its buffer) then
+        // costs no epoll_ctl.
+        let both = !(reads_only && read);
+        let interest = if both {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         // SAFETY: the fd is open now (registering fails otherwise). A
         // non-socket is deregistered before `remove_reader`/`remove_writer`
         // return, and asyncio's contract is that user code removes the
@@ -363,19 +397,18 @@ impl IoRegistry {
         // left epoll with its last fd, and is told apart from a later file
         // with the same number as the module docs say.
         let afd = Arc::new(
-            unsafe {
-                AsyncFd::register_with_interest(
-                    Borrowed(fd),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-            }
-            .map_err(|e| e.into_parts().1)?,
+            unsafe { AsyncFd::register_with_interest(Borrowed(fd), interest) }
+                .map_err(|e| e.into_parts().1)?,
         );
         let error = error_wait(&afd);
         let waker = Waker::from(Arc::new(FdWaker {
             fd,
             woken: Arc::clone(&self.woken),
         }));
+        let (read_on, write_on, says_drained) = match widened {
+            Some((was_reading, says_drained)) => (was_reading, true, says_drained),
+            None => (read, !read, false),
+        };
         inner.watched.insert(
             fd,
             Watched {
@@ -384,14 +417,21 @@ impl IoRegistry {
                 error,
                 error_pending: false,
                 waker,
-                read,
-                write: !read,
+                both,
+                read: read_on,
+                write: write_on,
                 // Tokio starts with no readiness, so the first one it reports
                 // for the watched direction comes from a real edge; the other
-                // direction's may be old by the time it is watched.
-                read_state: if read { Level::Fresh } else { Level::Stale },
+                // direction's may be old by the time it is watched. A widened
+                // registration's reader may have left data behind: `poll(2)`
+                // tells.
+                read_state: if read && widened.is_none() {
+                    Level::Fresh
+                } else {
+                    Level::Stale
+                },
                 write_state: if read { Level::Stale } else { Level::Fresh },
-                says_drained: false,
+                says_drained,
             },
         );
         inner.active += 1;
@@ -552,19 +592,31 @@ impl IoRegistry {
             let Some(entry) = watched.get_mut(&fd) else {
                 continue; // unwatched since it was queued
             };
-            let waker = entry.waker.clone();
-            let mut fd_cx = Context::from_waker(&waker);
-            let clear = entry.says_drained;
-            let mut readable = entry.read
-                && Self::level_ready(&entry.fd, &mut fd_cx, true, &mut entry.read_state, clear);
-            let mut writable = entry.write
-                && Self::level_ready(&entry.fd, &mut fd_cx, false, &mut entry.write_state, clear);
+            // Borrowed field by field: the waker is lent to Tokio, not
+            // cloned (an Arc count up and down per fd).
+            let Watched {
+                fd: afd,
+                error,
+                error_pending,
+                waker,
+                read,
+                write,
+                read_state,
+                write_state,
+                says_drained,
+                ..
+            } = entry;
+            let mut fd_cx = Context::from_waker(waker);
+            let clear = *says_drained;
+            let mut readable = *read && Self::level_ready(afd, &mut fd_cx, true, read_state, clear);
+            let mut writable =
+                *write && Self::level_ready(afd, &mut fd_cx, false, write_state, clear);
             // An error makes every watched direction ready; asked only when
             // one is not ready already (the error waiter keeps its waker).
-            if readable != entry.read || writable != entry.write {
-                let errored = entry.error_ready(&mut fd_cx);
-                readable |= entry.read && errored;
-                writable |= entry.write && errored;
+            if readable != *read || writable != *write {
+                let errored = error_ready(afd, error, error_pending, &mut fd_cx);
+                readable |= *read && errored;
+                writable |= *write && errored;
             }
             if readable || writable {
                 events.push(IoEvent {

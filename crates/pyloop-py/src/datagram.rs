@@ -78,6 +78,17 @@ enum Dest {
     Python(Py<PyAny>),
 }
 
+impl Dest {
+    /// Drops the Python objects held with the GIL known held: a plain drop
+    /// of a `Py` asks PyO3's thread-local GIL count first.
+    fn release(self, py: Python<'_>) {
+        match self {
+            Dest::Peer => {}
+            Dest::Native { shown: obj, .. } | Dest::Python(obj) => obj.drop_ref(py),
+        }
+    }
+}
+
 struct Queued {
     data: Vec<u8>,
     dest: Dest,
@@ -252,26 +263,33 @@ impl DatagramTransport {
     fn read_one(slf: &Bound<'_, Self>) -> PyResult<bool> {
         let py = slf.py();
         let this = slf.get();
-        let (lost, reading, sock) = this.with(py, |s| {
-            (
-                s.conn_lost > 0,
-                s.core.reading,
-                s.core.resource.as_ref().map(|p| p.clone_ref(py)),
-            )
+        // The socket object is needed only for a Python-level receive: the
+        // native one reads the fd (a clone dropped here costs a reference
+        // count round trip through PyO3's GIL check per datagram).
+        let native = this.native_recv;
+        let (open, sock) = this.with(py, |s| {
+            let open = s.conn_lost == 0 && s.core.reading && s.core.resource.is_some();
+            let sock = if open && !native {
+                s.core.resource.as_ref().map(|p| p.clone_ref(py))
+            } else {
+                None
+            };
+            (open, sock)
         })?;
-        let Some(sock) = sock.filter(|_| !lost && reading) else {
+        if !open {
             return Ok(false);
-        };
-        let received = if this.native_recv {
-            Self::receive(slf)?
-        } else {
-            match sock
-                .bind(py)
-                .call_method1(intern!(py, "recvfrom"), (MAX_READ,))
-                .and_then(|pair| pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>())
-            {
-                Ok(pair) => Ok(pair),
-                Err(err) => Err(sort(py, err)?),
+        }
+        let received = match sock {
+            None => Self::receive(slf)?,
+            Some(sock) => {
+                let got = sock
+                    .bind(py)
+                    .call_method1(intern!(py, "recvfrom"), (MAX_READ,))
+                    .and_then(|pair| pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>());
+                match got {
+                    Ok(pair) => Ok(pair),
+                    Err(err) => Err(sort(py, err)?),
+                }
             }
         };
         let (data, addr) = match received {
@@ -562,6 +580,81 @@ impl DatagramTransport {
             Err(failure) => Self::failed(slf, failure, FATAL_WRITE).map(|()| true),
         }
     }
+    /// `sendto(data, addr=None)`, installed as a raw vectorcall method
+    /// (`fastcall::install_datagram`): PyO3's argument parser and its lazy
+    /// type-object check were ~110 instructions of every call.
+    pub(crate) fn sendto(
+        slf: &Bound<'_, Self>,
+        data: &Bound<'_, PyAny>,
+        addr: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        if !is_bytes_like(data) {
+            return Err(PyTypeError::new_err(format!(
+                "data argument must be a bytes-like object, not '{}'",
+                data.get_type().name()?
+            )));
+        }
+        if !this.sends_empty && !data.is_truthy()? {
+            return Ok(());
+        }
+        let mut addr = addr.filter(|a| !a.is_none());
+        let address = this.with(py, |s| s.address.as_ref().map(|a| a.clone_ref(py)))?;
+        let has_address = address.is_some();
+        if let Some(address) = address {
+            let address = address.into_bound(py);
+            if let Some(given) = &addr {
+                // asyncio's `addr not in (None, self._address)`.
+                let allowed = PyTuple::new(py, [py.None().into_bound(py), address.clone()])?;
+                if !allowed.contains(given)? {
+                    return Err(PyValueError::new_err(format!(
+                        "Invalid address: must be None or {}",
+                        address.str()?
+                    )));
+                }
+            }
+            addr = Some(address);
+        }
+        let (lost, sock, queued) = this.with(py, |s| {
+            (
+                s.conn_lost,
+                s.core.resource.as_ref().map(|p| p.clone_ref(py)),
+                !s.buffer.is_empty(),
+            )
+        })?;
+        // Once an endpoint made for a remote address is being torn down, its
+        // datagrams are dropped and counted, as asyncio does; so is anything
+        // sent after connection_lost closed the socket (asyncio fails there
+        // on its `None` socket).
+        let sock = match sock {
+            Some(sock) if lost == 0 || !has_address => sock.into_bound(py),
+            _ => {
+                if lost >= CONNLOST_WRITES_WARN {
+                    asyncio_logger(py)?
+                        .call_method1("warning", ("socket.send() raised exception.",))?;
+                }
+                return this.with(py, |s| s.conn_lost += 1);
+            }
+        };
+        let dest = this.dest_for(py, addr.as_ref())?;
+        if !queued && Self::send_now(slf, &sock, data, &dest)? {
+            dest.release(py);
+            return Ok(());
+        }
+        if lost > 0 {
+            // Torn down already: no writer may be registered for a socket
+            // about to close, so what would block is dropped.
+            return Ok(());
+        }
+        let bytes = Self::owned_bytes(data)?;
+        let header = this.header;
+        this.with(py, |s| {
+            s.buffer_size += bytes.len() + header;
+            s.buffer.push_back(Queued { data: bytes, dest });
+        })?;
+        flow::maybe_pause_protocol(slf)
+    }
 }
 
 #[pymethods]
@@ -639,79 +732,6 @@ impl DatagramTransport {
     #[pyo3(signature = (exc, message="Fatal error on transport"))]
     fn _fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
         Self::fatal_error(slf, exc, message)
-    }
-
-    #[pyo3(signature = (data, addr=None))]
-    fn sendto(
-        slf: &Bound<'_, Self>,
-        data: &Bound<'_, PyAny>,
-        addr: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        if !is_bytes_like(data) {
-            return Err(PyTypeError::new_err(format!(
-                "data argument must be a bytes-like object, not '{}'",
-                data.get_type().name()?
-            )));
-        }
-        if !this.sends_empty && !data.is_truthy()? {
-            return Ok(());
-        }
-        let mut addr = addr.filter(|a| !a.is_none());
-        let address = this.with(py, |s| s.address.as_ref().map(|a| a.clone_ref(py)))?;
-        let has_address = address.is_some();
-        if let Some(address) = address {
-            let address = address.into_bound(py);
-            if let Some(given) = &addr {
-                // asyncio's `addr not in (None, self._address)`.
-                let allowed = PyTuple::new(py, [py.None().into_bound(py), address.clone()])?;
-                if !allowed.contains(given)? {
-                    return Err(PyValueError::new_err(format!(
-                        "Invalid address: must be None or {}",
-                        address.str()?
-                    )));
-                }
-            }
-            addr = Some(address);
-        }
-        let (lost, sock, queued) = this.with(py, |s| {
-            (
-                s.conn_lost,
-                s.core.resource.as_ref().map(|p| p.clone_ref(py)),
-                !s.buffer.is_empty(),
-            )
-        })?;
-        // Once an endpoint made for a remote address is being torn down, its
-        // datagrams are dropped and counted, as asyncio does; so is anything
-        // sent after connection_lost closed the socket (asyncio fails there
-        // on its `None` socket).
-        let sock = match sock {
-            Some(sock) if lost == 0 || !has_address => sock.into_bound(py),
-            _ => {
-                if lost >= CONNLOST_WRITES_WARN {
-                    asyncio_logger(py)?
-                        .call_method1("warning", ("socket.send() raised exception.",))?;
-                }
-                return this.with(py, |s| s.conn_lost += 1);
-            }
-        };
-        let dest = this.dest_for(py, addr.as_ref())?;
-        if !queued && Self::send_now(slf, &sock, data, &dest)? {
-            return Ok(());
-        }
-        if lost > 0 {
-            // Torn down already: no writer may be registered for a socket
-            // about to close, so what would block is dropped.
-            return Ok(());
-        }
-        let bytes = Self::owned_bytes(data)?;
-        let header = this.header;
-        this.with(py, |s| {
-            s.buffer_size += bytes.len() + header;
-            s.buffer.push_back(Queued { data: bytes, dest });
-        })?;
-        flow::maybe_pause_protocol(slf)
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -857,6 +877,8 @@ impl DatagramTransport {
 }
 
 impl IoReady for DatagramTransport {
+    const WRITES_SELDOM_WAIT: bool = true;
+
     fn on_ready(slf: &Bound<'_, Self>, read: bool) -> PyResult<()> {
         if read {
             Self::read_ready(slf)

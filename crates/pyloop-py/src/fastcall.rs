@@ -7,6 +7,11 @@
 //! PYLOOP_NOTES.md); this parser knows the one keyword there is and compares
 //! the interned name by pointer first. The methods are installed on the
 //! native `Loop` type when the module loads.
+//!
+//! `DatagramTransport.sendto(data, addr=None)` and `SocketTransport.write(data)`
+//! are too (`install_datagram`, `install_socket`): an echo calls them once per
+//! message, and PyO3's parser plus its lazy type-object check of `self` were
+//! ~110 instructions of each call.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -15,7 +20,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple, PyType};
 
+use crate::datagram::DatagramTransport;
 use crate::loop_::Loop;
+use crate::transport::SocketTransport;
 
 /// The arguments of every scheduling method: the leading required ones
 /// (`delay` or `when`, if any), the callback, its arguments, `context=`.
@@ -230,9 +237,185 @@ static METHODS: [MethodDef; 4] = [
     ),
 ];
 
+/// Parameters of a transport method: all positional-or-keyword, the first
+/// `required` of them required, the rest defaulting to None. Errors carry
+/// PyO3's messages (these methods were `#[pymethods]` before).
+struct Params {
+    method: &'static str,
+    names: &'static [&'static str],
+    required: usize,
+}
+
+/// Splits vectorcall arguments into one slot per parameter of `params`.
+///
+/// SAFETY: as `parse`.
+unsafe fn parse_params<'py, const N: usize>(
+    py: Python<'py>,
+    params: &Params,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<[Option<Bound<'py, PyAny>>; N]> {
+    let Params {
+        method,
+        names,
+        required,
+    } = *params;
+    let nargs = usize::try_from(nargs).unwrap_or(0);
+    if nargs > N {
+        // PyO3's wording, plural even for one.
+        let takes = if required == N {
+            format!("{N} positional arguments")
+        } else {
+            format!("from {required} to {N} positional arguments")
+        };
+        return Err(PyTypeError::new_err(format!(
+            "{method}() takes {takes} but {nargs} were given"
+        )));
+    }
+    let kwnames = if kwnames.is_null() {
+        None
+    } else {
+        // SAFETY: vectorcall passes a tuple of str (or NULL).
+        Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.downcast_into::<PyTuple>()?)
+    };
+    let nkw = kwnames.as_ref().map_or(0, |k| k.len());
+    // SAFETY: the protocol guarantees nargs + nkw readable, live pointers.
+    let values = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
+    // SAFETY: every pointer in `values` is a live object borrowed for the call.
+    let borrowed = |ptr: *mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, ptr) };
+    let mut slots: [Option<Bound<'py, PyAny>>; N] = std::array::from_fn(|_| None);
+    for (slot, &ptr) in slots.iter_mut().zip(&values[..nargs]) {
+        *slot = Some(borrowed(ptr));
+    }
+    if let Some(kwnames) = kwnames {
+        for (name, &value) in kwnames.iter().zip(&values[nargs..]) {
+            let given = name.downcast::<PyString>()?.to_str()?;
+            let Some(at) = names.iter().position(|&n| n == given) else {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() got an unexpected keyword argument '{given}'"
+                )));
+            };
+            if slots[at].is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() got multiple values for argument '{given}'"
+                )));
+            }
+            slots[at] = Some(borrowed(value));
+        }
+    }
+    let missing: Vec<String> = (0..required)
+        .filter(|&at| slots[at].is_none())
+        .map(|at| format!("'{}'", names[at]))
+        .collect();
+    if !missing.is_empty() {
+        let s = if missing.len() == 1 { "" } else { "s" };
+        return Err(PyTypeError::new_err(format!(
+            "{method}() missing {} required positional argument{s}: {}",
+            missing.len(),
+            missing.join(", ")
+        )));
+    }
+    Ok(slots)
+}
+
+/// A raw `METH_FASTCALL | METH_KEYWORDS` method of a native transport type
+/// `$ty`: its parameters parsed by `parse_params`, `$body` called with them.
+macro_rules! raw_transport_method {
+    ($fn_name:ident, $ty:ty, $method:literal, [$($name:literal),+], $required:literal,
+     |$slf:ident, $slots:ident| $body:expr) => {
+        unsafe extern "C" fn $fn_name(
+            slf: *mut ffi::PyObject,
+            args: *const *mut ffi::PyObject,
+            nargs: ffi::Py_ssize_t,
+            kwnames: *mut ffi::PyObject,
+        ) -> *mut ffi::PyObject {
+            const PARAMS: Params = Params {
+                method: $method,
+                names: &[$($name),+],
+                required: $required,
+            };
+            // SAFETY: the trampoline holds the GIL and turns panics into errors.
+            unsafe {
+                fastcall_with_keywords(slf, args, nargs, kwnames, |py, slf, args, nargs, kwnames| {
+                    // SAFETY: the method descriptor checks that `self` is an
+                    // instance of the type it was installed on.
+                    let $slf = Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<$ty>();
+                    // SAFETY: forwarded from the vectorcall protocol.
+                    let $slots = parse_params::<{ [$($name),+].len() }>(py, &PARAMS, args, nargs, kwnames)?;
+                    $body?;
+                    Ok(py.None().into_ptr())
+                })
+            }
+        }
+    };
+}
+
+raw_transport_method!(
+    datagram_sendto,
+    DatagramTransport,
+    "DatagramTransport.sendto",
+    ["data", "addr"],
+    1,
+    |slf, slots| {
+        let [data, addr] = slots;
+        match data {
+            Some(data) => DatagramTransport::sendto(&slf, &data, addr),
+            None => Err(PyTypeError::new_err("sendto: missing data")),
+        }
+    }
+);
+
+raw_transport_method!(
+    socket_write,
+    SocketTransport,
+    "SocketTransport.write",
+    ["data"],
+    1,
+    |slf, slots| {
+        let [data] = slots;
+        match data {
+            Some(data) => SocketTransport::write(&slf, &data),
+            None => Err(PyTypeError::new_err("write: missing data")),
+        }
+    }
+);
+
+static DATAGRAM_METHODS: [MethodDef; 1] = [method(
+    c"sendto",
+    c"sendto($self, data, addr=None)\n--\n\n\
+      Send data to addr (the remote address of a connected endpoint if None).",
+    datagram_sendto,
+)];
+
+static SOCKET_METHODS: [MethodDef; 1] = [method(
+    c"write",
+    c"write($self, data)\n--\n\n\
+      Write data to the transport (buffered when the socket would block).",
+    socket_write,
+)];
+
+/// Installs the raw method on the native `SocketTransport` type.
+pub fn install_socket(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<()> {
+    install_on(py, ty, &SOCKET_METHODS)
+}
+
+/// Installs the raw methods on the native `DatagramTransport` type.
+pub fn install_datagram(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<()> {
+    install_on(py, ty, &DATAGRAM_METHODS)
+}
+
 /// Installs the raw methods on the native `Loop` type.
 pub fn install(py: Python<'_>, loop_type: &Bound<'_, PyType>) -> PyResult<()> {
-    for def in &METHODS {
+    install_on(py, loop_type, &METHODS)
+}
+
+fn install_on(
+    py: Python<'_>,
+    loop_type: &Bound<'_, PyType>,
+    methods: &'static [MethodDef],
+) -> PyResult<()> {
+    for def in methods {
         let def_ptr = (&raw const def.0).cast_mut();
         // SAFETY: a valid type object and a 'static method definition.
         let descr = unsafe {

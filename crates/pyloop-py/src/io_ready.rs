@@ -14,6 +14,10 @@ use crate::loop_::Loop;
 
 /// A native transport's reader (read=True) or writer callback.
 pub(crate) trait IoReady: pyo3::PyClass + pyo3::type_object::PyTypeInfo {
+    /// The transport's writes seldom wait (datagrams): its fd is registered
+    /// for reading alone until a writer is needed (`IoRegistry::watch_with`).
+    const WRITES_SELDOM_WAIT: bool = false;
+
     fn on_ready(slf: &Bound<'_, Self>, read: bool) -> PyResult<()>;
 }
 
@@ -41,7 +45,7 @@ pub(crate) fn watch<T: IoReady>(
         on_ready: on_ready_of::<T>,
     };
     let handle = Handle::with_callback(loop_.py(), callback, None, loop_.clone().unbind())?;
-    Loop::register_io(loop_, fd, read, handle).map(drop)
+    Loop::register_io(loop_, fd, read, handle, T::WRITES_SELDOM_WAIT).map(drop)
 }
 
 /// `loop.call_soon(callback, arg)`: how transports schedule protocol calls.

@@ -41,6 +41,8 @@ use pyo3::prelude::*;
 fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<loop_::Loop>()?;
     fastcall::install(m.py(), &m.py().get_type::<loop_::Loop>())?;
+    fastcall::install_datagram(m.py(), &m.py().get_type::<datagram::DatagramTransport>())?;
+    fastcall::install_socket(m.py(), &m.py().get_type::<transport::SocketTransport>())?;
     m.add_class::<handle::Handle>()?;
     m.add_class::<handle::TimerHandle>()?;
     m.add_class::<future::Future>()?;

@@ -115,6 +115,55 @@ fn current_thread_id() -> u64 {
     id
 }
 
+/// The GIL around `Reactor::drive`'s waits: `_run` holds it (it was called
+/// from Python) and the reactor lets go of it only while Tokio may block,
+/// with a bare `PyEval_SaveThread`/`PyEval_RestoreThread` pair.
+/// `allow_threads` around the whole run and `Python::with_gil` per step cost
+/// the GIL-state bookkeeping (`PyGILState_Ensure`/`Release`, PyO3's GIL
+/// count and reference pool) on every wake-up.
+///
+/// While it is released PyO3's GIL count still says held, so nothing on
+/// this thread may touch Python then: only Tokio's I/O driver and
+/// pyloop-core's registry and wakers run (pyloop-core has no PyO3 and
+/// nothing is spawned on the loop's runtime). A panic that unwinds out of a
+/// wait with the GIL released takes it back in `drop`, before PyO3 turns
+/// the panic into an exception.
+struct GilGate {
+    saved: *mut pyo3::ffi::PyThreadState,
+}
+
+impl Default for GilGate {
+    fn default() -> Self {
+        Self {
+            saved: std::ptr::null_mut(),
+        }
+    }
+}
+
+impl pyloop_core::reactor::Gate for GilGate {
+    fn release(&mut self) {
+        if self.saved.is_null() {
+            // SAFETY: this thread holds the GIL (it is inside `_run`, called
+            // from Python, and `acquire` took it back after any release).
+            self.saved = unsafe { pyo3::ffi::PyEval_SaveThread() };
+        }
+    }
+
+    fn acquire(&mut self) {
+        if !self.saved.is_null() {
+            // SAFETY: the thread state this thread's `release` saved.
+            unsafe { pyo3::ffi::PyEval_RestoreThread(self.saved) };
+            self.saved = std::ptr::null_mut();
+        }
+    }
+}
+
+impl Drop for GilGate {
+    fn drop(&mut self) {
+        pyloop_core::reactor::Gate::acquire(self);
+    }
+}
+
 /// Resets the running state however `_run` exits.
 struct RunGuard<'a>(&'a Loop);
 
@@ -307,7 +356,7 @@ impl Loop {
     ) -> PyResult<()> {
         let handle =
             Handle::with_callback(slf.py(), Callback::Sock(wait), None, slf.clone().unbind())?;
-        Self::register_io(slf, fd, read, handle).map(drop)
+        Self::register_io(slf, fd, read, handle, false).map(drop)
     }
 
     /// Removes the fd's reader or writer if it is the native wait for
@@ -332,18 +381,22 @@ impl Loop {
         }
     }
 
-    /// Makes `handle` the fd's reader or writer; returns it.
+    /// Makes `handle` the fd's reader or writer; returns it. `reads_only`:
+    /// the fd's writes seldom wait (see `Reactor::watch_with`).
     pub(crate) fn register_io(
         slf: &Bound<'_, Self>,
         fd: RawFd,
         read: bool,
         handle: Handle,
+        reads_only: bool,
     ) -> PyResult<Py<Handle>> {
         let py = slf.py();
         let this = slf.get();
         this.check_closed()?;
         let handle = Py::new(py, handle.recurring())?;
-        this.reactor.watch(fd, read).map_err(core_to_py)?;
+        this.reactor
+            .watch_with(fd, read, reads_only)
+            .map_err(core_to_py)?;
         let stored = handle.clone_ref(py);
         let replaced = this
             .schedule
@@ -663,28 +716,21 @@ impl Loop {
         }
         let _guard = RunGuard(this);
         this.thread_id.store(current_thread_id(), Ordering::Relaxed);
-        let owner = slf.clone().unbind();
         let mut events = Vec::new();
         let mut first = true;
-        // The GIL is released while Tokio waits and taken back after each
-        // wait; iterations that need no I/O poll run on without letting go.
-        let ran = slf.py().detach(|| {
-            this.reactor.drive(&mut events, |events, woke| {
-                Python::attach(|py| {
-                    let slf = owner.bind(py);
-                    let mut woke = woke;
-                    loop {
-                        match slf
-                            .get()
-                            .step(slf, events, woke.take(), std::mem::take(&mut first))
-                        {
-                            Step::Again => {}
-                            Step::Next(next) => return next,
-                        }
-                    }
-                })
-            })
+        // The GIL is held through the run and let go of only while Tokio may
+        // block (`GilGate`); iterations in between run on without letting go.
+        let mut gil = GilGate::default();
+        let ran = this.reactor.drive(&mut events, &mut gil, |events, woke| {
+            let mut woke = woke;
+            loop {
+                match this.step(slf, events, woke.take(), std::mem::take(&mut first)) {
+                    Step::Again => {}
+                    Step::Next(next) => return next,
+                }
+            }
         });
+        drop(gil);
         ran.map_err(core_to_py)?
     }
 
@@ -720,7 +766,7 @@ impl Loop {
     ) -> PyResult<Py<Handle>> {
         // register_io checks that the loop is open.
         let handle = Handle::new(slf.py(), callback, args.clone(), None, slf.clone().unbind())?;
-        Self::register_io(slf, fd, read, handle)
+        Self::register_io(slf, fd, read, handle, false)
     }
 
     /// `sock_recv`'s native part: the bytes now, or a Future for them.

@@ -10,8 +10,11 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(target_os = "linux"))]
 const SEND_FLAGS: libc::c_int = 0; // Python ignores SIGPIPE at start-up
 
+/// EAGAIN/EWOULDBLOCK, compared as numbers: `ErrorKind` decodes the errno
+/// through a long match (~50 instructions; a datagram batch ends on one).
 fn would_block(err: &io::Error) -> bool {
-    matches!(err.kind(), io::ErrorKind::WouldBlock)
+    err.raw_os_error()
+        .is_some_and(|code| code == libc::EAGAIN || code == libc::EWOULDBLOCK)
 }
 
 /// Runs one system call returning a byte count, retrying on EINTR.
@@ -21,11 +24,14 @@ fn retrying(mut call: impl FnMut() -> isize) -> io::Result<Option<usize>> {
             return Ok(Some(n));
         }
         let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::Interrupted => continue,
-            _ if would_block(&err) => return Ok(None),
-            _ => return Err(err),
+        if err.raw_os_error() == Some(libc::EINTR) {
+            continue;
         }
+        return if would_block(&err) {
+            Ok(None)
+        } else {
+            Err(err)
+        };
     }
 }
 

@@ -424,6 +424,55 @@ impl SocketTransport {
         }
         flow::maybe_pause_protocol(slf)
     }
+    /// `write(data)`, installed as a raw vectorcall method
+    /// (`fastcall::install_socket`).
+    pub(crate) fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let bytes = data.downcast::<PyBytes>().ok();
+        if bytes.is_none()
+            && !data.is_instance_of::<PyByteArray>()
+            && !data.is_instance_of::<PyMemoryView>()
+        {
+            return Err(PyTypeError::new_err(format!(
+                "data argument must be a bytes-like object, not '{}'",
+                data.get_type().name()?
+            )));
+        }
+        let (eof, lost, sendfile) =
+            this.with(py, |s| (s.eof, s.conn_lost, s.empty_waiter.is_set()))?;
+        if eof {
+            return Err(PyRuntimeError::new_err(
+                "Cannot call write() after write_eof()",
+            ));
+        }
+        if sendfile {
+            return Err(PyRuntimeError::new_err(
+                "unable to write; sendfile is in progress",
+            ));
+        }
+        if let Some(bytes) = bytes {
+            if bytes.as_bytes().is_empty() {
+                return Ok(());
+            }
+        } else if data.len()? == 0 {
+            return Ok(());
+        }
+        if lost > 0 {
+            if lost >= CONNLOST_WRITES_WARN {
+                asyncio_logger(py)?
+                    .call_method1("warning", ("socket.send() raised exception.",))?;
+            }
+            return this.with(py, |s| s.conn_lost += 1);
+        }
+        match bytes {
+            Some(bytes) => Self::write_bytes(slf, bytes.as_bytes()),
+            None => {
+                let view = ByteView::get(data, false)?;
+                Self::write_bytes(slf, view.as_slice())
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -485,54 +534,6 @@ impl SocketTransport {
     #[pyo3(signature = (exc, message="Fatal error on transport"))]
     fn _fatal_error(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>, message: &str) -> PyResult<()> {
         Self::fatal_error(slf, exc, message)
-    }
-
-    fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let bytes = data.downcast::<PyBytes>().ok();
-        if bytes.is_none()
-            && !data.is_instance_of::<PyByteArray>()
-            && !data.is_instance_of::<PyMemoryView>()
-        {
-            return Err(PyTypeError::new_err(format!(
-                "data argument must be a bytes-like object, not '{}'",
-                data.get_type().name()?
-            )));
-        }
-        let (eof, lost, sendfile) =
-            this.with(py, |s| (s.eof, s.conn_lost, s.empty_waiter.is_set()))?;
-        if eof {
-            return Err(PyRuntimeError::new_err(
-                "Cannot call write() after write_eof()",
-            ));
-        }
-        if sendfile {
-            return Err(PyRuntimeError::new_err(
-                "unable to write; sendfile is in progress",
-            ));
-        }
-        if let Some(bytes) = bytes {
-            if bytes.as_bytes().is_empty() {
-                return Ok(());
-            }
-        } else if data.len()? == 0 {
-            return Ok(());
-        }
-        if lost > 0 {
-            if lost >= CONNLOST_WRITES_WARN {
-                asyncio_logger(py)?
-                    .call_method1("warning", ("socket.send() raised exception.",))?;
-            }
-            return this.with(py, |s| s.conn_lost += 1);
-        }
-        match bytes {
-            Some(bytes) => Self::write_bytes(slf, bytes.as_bytes()),
-            None => {
-                let view = ByteView::get(data, false)?;
-                Self::write_bytes(slf, view.as_slice())
-            }
-        }
     }
 
     /// asyncio's: the pieces joined, then one `write`.
