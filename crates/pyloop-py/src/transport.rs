@@ -27,6 +27,7 @@ use crate::gil_cell::GilCell;
 use crate::imports::{asyncio_logger, buffered_protocol_class};
 use crate::io_ready::IoReady;
 use crate::loop_::Loop;
+use crate::native_types;
 use crate::sys_io;
 use crate::tls_core::TlsCore;
 use crate::tls_data;
@@ -160,7 +161,12 @@ impl SocketTransport {
         };
         // pyloop's TLS protocol is called directly (its methods, without
         // the Python method call).
-        let tls = protocol.downcast::<TlsCore>().ok();
+        let tls = native_types::as_tls_core(&protocol);
+        if let Some(tls) = tls {
+            if tls_data::takes_bytes(tls, MAX_READ)? {
+                return Self::read_for_tls(slf, tls);
+            }
+        }
         let buffer = match tls {
             Some(tls) => TlsCore::buffer_for(tls, -1),
             None => protocol.call_method1(intern!(py, "get_buffer"), (-1,)),
@@ -210,6 +216,51 @@ impl SocketTransport {
                 .call_method1(intern!(py, "buffer_updated"), (nbytes,))
                 .map(drop),
         };
+        match updated {
+            Ok(()) => Ok(()),
+            Err(err) => Self::protocol_failed(
+                slf,
+                err,
+                "Fatal error: protocol.buffer_updated() call failed.",
+            ),
+        }
+    }
+
+    /// pyloop's TLS protocol, which copies what it is given into its
+    /// incoming BIO: the bytes are read as for `data_received` (into the
+    /// loop's buffer, then a bytes object, refilled in place when the last
+    /// one came back) and handed to the BIO, instead of being read into the
+    /// protocol's buffer and copied out of it. The rest is its
+    /// `buffer_updated`, and errors are reported as for it.
+    fn read_for_tls(slf: &Bound<'_, Self>, tls: &Bound<'_, TlsCore>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let loop_ = this.loop_.bind(py);
+        let got = loop_.get().with_scratch(py, |scratch| {
+            let buf = scratch.get(MAX_READ);
+            sys_io::recv(this.fd, buf).map(|got| got.map(|n| (n, scratch.take_bytes(py, n))))
+        })?;
+        if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
+            loop_.get().note_drained(this.fd, true);
+        }
+        let data = match got {
+            Ok(None) => return Ok(()),
+            Ok(Some((0, _))) => return Self::eof_received(slf),
+            Ok(Some((_, data))) => data,
+            Err(err) => {
+                return Self::fatal_error(
+                    slf,
+                    os_error(py, err),
+                    "Fatal read error on socket transport",
+                )
+            }
+        };
+        let updated = tls_data::feed(tls, data.as_any()).and_then(|()| {
+            loop_
+                .get()
+                .with_scratch(py, |scratch| scratch.recycle(data.into_any()))?;
+            tls_data::fed(tls)
+        });
         match updated {
             Ok(()) => Ok(()),
             Err(err) => Self::protocol_failed(
@@ -487,7 +538,7 @@ impl SocketTransport {
         Self::fatal_error(slf, exc, message)
     }
 
-    fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(crate) fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
         let bytes = data.downcast::<PyBytes>().ok();
