@@ -202,6 +202,12 @@ pub fn feed(proto: &Proto<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
     Bio::new(get(proto, |c| &c.incoming)?)?.write(data)
 }
 
+/// `feed` for bytes the caller holds (no Python code runs: `takes_bytes`
+/// found an exact MemoryBIO).
+pub fn feed_slice(proto: &Proto<'_>, data: &[u8]) -> PyResult<()> {
+    Bio::new(get(proto, |c| &c.incoming)?)?.write_slice(data)
+}
+
 /// The rest of `buffer_updated`, once the bytes are in the incoming BIO.
 pub fn fed(proto: &Proto<'_>) -> PyResult<()> {
     let py = proto.py();

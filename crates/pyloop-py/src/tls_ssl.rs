@@ -11,6 +11,7 @@
 
 use std::ptr;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -154,6 +155,34 @@ impl<'py> Bio<'py> {
                 .call_method1(intern!(py, "write"), (data,))
                 .map(drop)
         }
+    }
+}
+
+impl Bio<'_> {
+    /// `bio.write(data)` for bytes the caller holds, through a read-only
+    /// memoryview that lives only for the call; only for an exact
+    /// MemoryBIO (which copies them, keeps no reference and runs no Python
+    /// code), anything else is refused.
+    pub fn write_slice(&self, data: &[u8]) -> PyResult<()> {
+        if !self.exact {
+            return Err(PyTypeError::new_err("not an ssl.MemoryBIO"));
+        }
+        let py = self.obj.py();
+        let size = ffi::Py_ssize_t::try_from(data.len())?;
+        // SAFETY: a read-only memoryview over `data`, which outlives it: the
+        // MemoryBIO copies the bytes and the view is dropped before this
+        // function returns.
+        let view = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyMemoryView_FromMemory(
+                    data.as_ptr().cast_mut().cast(),
+                    size,
+                    ffi::PyBUF_READ,
+                ),
+            )?
+        };
+        self.write(&view)
     }
 }
 
