@@ -11,11 +11,21 @@
 //! state but WRAPPED (and FLUSHING, which `_do_read` also serves) is handed
 //! to asyncio's methods.
 //!
-//! Two shortcuts, neither observable: when the SSL object is exactly
-//! `ssl.SSLObject`, its inner `_ssl._SSLSocket` is called directly (the
-//! wrapper's methods only forward), and a read loop stops without the read
-//! that would raise SSLWantReadError when nothing is left to decrypt (the
-//! incoming BIO is empty and OpenSSL holds no decrypted bytes).
+//! Shortcuts, none observable by an app:
+//! - when the SSL object is exactly `ssl.SSLObject`, its inner
+//!   `_ssl._SSLSocket` is called directly (the wrapper's methods only
+//!   forward), and exact MemoryBIOs and `_SSLSocket`s are called through
+//!   their type's descriptors (`tls_ssl.rs`);
+//! - a read loop stops without the read that would raise SSLWantReadError
+//!   when nothing is left to decrypt: the incoming BIO is empty and OpenSSL
+//!   holds no decrypted bytes, which needs no asking after a read of at
+//!   least a record's plaintext (MAX_RECORD_PLAINTEXT);
+//! - the outgoing BIO is not read when empty, nor asked again after pyloop's
+//!   socket transport took what was read from it; the incoming BIO is not
+//!   asked again after a read phase that saw it empty;
+//! - the socket transport hands TLS the bytes it read (`feed`/`fed`)
+//!   instead of `get_buffer`/`buffer_updated`, and its `write` is called
+//!   natively when its class does not override it.
 
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::ffi;
