@@ -343,13 +343,14 @@ fn read_plain<'py>(
         Err(err) if is_again(&err, names, py) => return Ok(Decrypted::new(None, false, false)),
         Err(err) => return Err(err),
     };
-    if !chunk.is_truthy()? {
+    // `_SSLSocket.read` gives bytes: empty is close_notify.
+    let head = chunk.downcast::<PyBytes>()?;
+    if head.as_bytes().is_empty() {
         return Ok(Decrypted::new(None, true, false));
     }
     if incoming.pending()? == 0 {
         return Ok(Decrypted::new(Some(chunk), false, true));
     }
-    let head = chunk.downcast::<PyBytes>()?;
     let burst = tls_gather::gather(head.as_bytes(), incoming, engine, true, |err| {
         is_again(err, names, py)
     })?;

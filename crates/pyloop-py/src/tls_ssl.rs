@@ -75,6 +75,13 @@ fn vectorcall<'py>(
     }
 }
 
+/// Whether `obj`'s type is `wanted` itself (not a subclass).
+fn is_exactly(obj: &Bound<'_, PyAny>, wanted: &Py<PyType>) -> bool {
+    // SAFETY: reading the type of a live object.
+    let ty = unsafe { ffi::Py_TYPE(obj.as_ptr()) };
+    std::ptr::eq(ty.cast::<ffi::PyObject>(), wanted.as_ptr())
+}
+
 fn to_usize(value: &Bound<'_, PyAny>) -> PyResult<usize> {
     value.extract()
 }
@@ -87,9 +94,7 @@ pub struct Bio<'py> {
 
 impl<'py> Bio<'py> {
     pub fn new(obj: Bound<'py, PyAny>) -> PyResult<Self> {
-        let exact = obj
-            .get_type()
-            .is(descriptors(obj.py())?.bio_type.bind(obj.py()));
+        let exact = is_exactly(&obj, &descriptors(obj.py())?.bio_type);
         Ok(Self { obj, exact })
     }
 
@@ -195,9 +200,7 @@ pub struct Engine<'py> {
 
 impl<'py> Engine<'py> {
     pub fn new(obj: Bound<'py, PyAny>) -> PyResult<Self> {
-        let exact = obj
-            .get_type()
-            .is(descriptors(obj.py())?.socket_type.bind(obj.py()));
+        let exact = is_exactly(&obj, &descriptors(obj.py())?.socket_type);
         Ok(Self { obj, exact })
     }
 
