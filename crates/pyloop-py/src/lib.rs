@@ -29,6 +29,7 @@ mod task_registry;
 mod tls_core;
 mod tls_data;
 mod tls_gather;
+mod tls_ssl;
 mod transport;
 mod transport_core;
 mod transport_flow;

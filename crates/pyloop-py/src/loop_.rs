@@ -118,7 +118,7 @@ fn current_thread_id() -> u64 {
 /// The GIL around `Reactor::drive`'s waits: `_run` holds it (it was called
 /// from Python) and the reactor lets go of it only while Tokio may block,
 /// with a bare `PyEval_SaveThread`/`PyEval_RestoreThread` pair.
-/// `allow_threads` around the whole run and `Python::with_gil` per step cost
+/// `detach` (was `allow_threads`) around the whole run and `Python::attach` per step cost
 /// the GIL-state bookkeeping (`PyGILState_Ensure`/`Release`, PyO3's GIL
 /// count and reference pool) on every wake-up.
 ///

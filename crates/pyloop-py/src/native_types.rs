@@ -13,16 +13,27 @@ use pyo3::sync::PyOnceLock;
 use crate::future::Future;
 use crate::loop_::Loop;
 use crate::task::Task;
+use crate::tls_core::TlsCore;
+use crate::transport::SocketTransport;
 
 pub(crate) static LOOP_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
 pub(crate) static FUTURE_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
 pub(crate) static TASK_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+pub(crate) static TLS_CORE_TYPE: AtomicPtr<ffi::PyTypeObject> =
+    AtomicPtr::new(std::ptr::null_mut());
+pub(crate) static SOCKET_TRANSPORT_TYPE: AtomicPtr<ffi::PyTypeObject> =
+    AtomicPtr::new(std::ptr::null_mut());
 
 /// Records the type objects; called once by the module's init.
 pub(crate) fn record(py: Python<'_>) {
     LOOP_TYPE.store(py.get_type::<Loop>().as_type_ptr(), Ordering::Relaxed);
     FUTURE_TYPE.store(py.get_type::<Future>().as_type_ptr(), Ordering::Relaxed);
     TASK_TYPE.store(py.get_type::<Task>().as_type_ptr(), Ordering::Relaxed);
+    TLS_CORE_TYPE.store(py.get_type::<TlsCore>().as_type_ptr(), Ordering::Relaxed);
+    SOCKET_TRANSPORT_TYPE.store(
+        py.get_type::<SocketTransport>().as_type_ptr(),
+        Ordering::Relaxed,
+    );
 }
 
 fn type_of(obj: &Bound<'_, PyAny>) -> *mut ffi::PyTypeObject {
@@ -52,6 +63,8 @@ macro_rules! cast_fn {
 cast_fn!(as_loop, Loop, LOOP_TYPE);
 cast_fn!(as_future, Future, FUTURE_TYPE);
 cast_fn!(as_task, Task, TASK_TYPE);
+cast_fn!(as_tls_core, TlsCore, TLS_CORE_TYPE);
+cast_fn!(as_socket_transport, SocketTransport, SOCKET_TRANSPORT_TYPE);
 
 /// `obj` as a Future when its type is exactly `Future` or `Task`: only then
 /// may a task skip the Python-level methods (a subclass may override them).

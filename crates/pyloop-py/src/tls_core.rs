@@ -9,7 +9,6 @@
 //! dictionary lookup. Its methods replace `SSLProtocol`'s hot ones by coming
 //! first in the MRO.
 
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
@@ -64,10 +63,16 @@ pub struct TlsCore {
     pub ssl_writing_paused: bool,
     #[pyo3(get, set, name = "_app_protocol_is_buffer")]
     pub app_is_buffer: bool,
+    /// asyncio's class attribute, here an instance field (read on every
+    /// message); starts at `SSLProtocol.max_size`.
+    #[pyo3(get, set)]
+    pub max_size: isize,
     /// What reads and writes are sent to (`tls_data::ssl_engine`), and the
     /// `_sslobj` it was found for; not visible from Python.
     pub engine: Option<Py<PyAny>>,
     pub engine_of: Option<Py<PyAny>>,
+    /// Whether `engine` is a `_ssl._SSLSocket` (`tls_ssl::Engine::exact`).
+    pub engine_exact: bool,
 }
 
 impl TlsCore {
@@ -123,7 +128,7 @@ impl TlsCore {
     /// `n` bytes when asked for more (up to `max_size`).
     pub fn buffer_for<'py>(slf: &Bound<'py, Self>, n: isize) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let max_size: isize = slf.getattr(intern!(py, "max_size"))?.extract()?;
+        let max_size = slf.try_borrow()?.max_size;
         let want = if n <= 0 || n > max_size { max_size } else { n };
         let buffer = field(py, &slf.try_borrow()?.ssl_buffer);
         if isize::try_from(buffer.len()?).unwrap_or(isize::MAX) < want {
@@ -153,9 +158,12 @@ pub fn field<'py>(py: Python<'py>, value: &Option<Py<PyAny>>) -> Bound<'py, PyAn
 impl TlsCore {
     /// Fields start unset; `SSLProtocol.__init__` (Python) fills them.
     #[new]
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
-        Self::default()
+    #[pyo3(signature = (*args, **_kwargs))]
+    fn new(args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        Ok(Self {
+            max_size: tls_data::default_max_size(args.py())?,
+            ..Self::default()
+        })
     }
 
     /// `SSLProtocol.get_buffer`.

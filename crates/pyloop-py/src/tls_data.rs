@@ -11,22 +11,40 @@
 //! state but WRAPPED (and FLUSHING, which `_do_read` also serves) is handed
 //! to asyncio's methods.
 //!
-//! Two shortcuts, neither observable: when the SSL object is exactly
-//! `ssl.SSLObject`, its inner `_ssl._SSLSocket` is called directly (the
-//! wrapper's methods only forward), and a read loop stops without the read
-//! that would raise SSLWantReadError when nothing is left to decrypt (the
-//! incoming BIO is empty and OpenSSL holds no decrypted bytes).
+//! Shortcuts, none observable by an app:
+//! - when the SSL object is exactly `ssl.SSLObject`, its inner
+//!   `_ssl._SSLSocket` is called directly (the wrapper's methods only
+//!   forward), and exact MemoryBIOs and `_SSLSocket`s are called through
+//!   their type's descriptors (`tls_ssl.rs`);
+//! - a read loop stops without the read that would raise SSLWantReadError
+//!   when nothing is left to decrypt: the incoming BIO is empty and OpenSSL
+//!   holds no decrypted bytes, which needs no asking after a read of at
+//!   least a record's plaintext (MAX_RECORD_PLAINTEXT);
+//! - the outgoing BIO is not read when empty, nor asked again after pyloop's
+//!   socket transport took what was read from it; the incoming BIO is not
+//!   asked again after a read phase that saw it empty;
+//! - the socket transport hands TLS the bytes it read (`feed`/`fed`)
+//!   instead of `get_buffer`/`buffer_updated`, and its `write` is called
+//!   natively when its class does not override it.
 
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PySlice, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyInt, PySlice, PyString, PyTuple};
 
 use crate::byte_view::is_bytes_like;
+use crate::native_types;
 use crate::tls_core::{field, TlsCore};
 use crate::tls_gather;
+use crate::tls_ssl::{Bio, Engine};
+use crate::transport::SocketTransport;
+
+/// The most plaintext one TLS record carries (2**14 bytes, TLS 1.2 and
+/// 1.3): a read asked for at least this much takes the rest of the record
+/// OpenSSL is on, so OpenSSL holds no decrypted byte after it.
+pub const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
 
 const FAILED: &str = "Fatal error on SSL protocol";
 
@@ -42,6 +60,10 @@ pub struct Sslproto {
     ssl_object: Py<PyAny>,
     control_app_writing: Py<PyAny>,
     control_ssl_reading: Py<PyAny>,
+    /// `SSLProtocol.max_size`, the class attribute (`TlsCore`'s default),
+    /// and as an int object.
+    max_size: isize,
+    max_size_obj: Py<PyAny>,
 }
 
 /// One of the steps below (`read_phase`, `write_backlog`, `outgoing`) as a
@@ -67,8 +89,15 @@ fn sslproto(py: Python<'_>) -> PyResult<&Sslproto> {
             ssl_object: py.import("ssl")?.getattr("SSLObject")?.unbind(),
             control_app_writing: method("_control_app_writing")?,
             control_ssl_reading: method("_control_ssl_reading")?,
+            max_size: class.getattr("max_size")?.extract()?,
+            max_size_obj: class.getattr("max_size")?.unbind(),
         })
     })
+}
+
+/// asyncio's `SSLProtocol.max_size`.
+pub fn default_max_size(py: Python<'_>) -> PyResult<isize> {
+    Ok(sslproto(py)?.max_size)
 }
 
 /// One field of the protocol, read under a short borrow (never held while
@@ -95,7 +124,7 @@ fn add_write_buffer_size(proto: &Proto<'_>, delta: isize) -> PyResult<()> {
 /// `_sslobj` of a plain `ssl.SSLObject` (whose methods only forward to it),
 /// else the SSL object itself (a custom `sslobject_class` keeps its own
 /// methods). Found once per SSL object and kept on the protocol.
-fn ssl_engine<'py>(proto: &Proto<'py>, names: &Sslproto) -> PyResult<Bound<'py, PyAny>> {
+fn ssl_engine<'py>(proto: &Proto<'py>, names: &Sslproto) -> PyResult<Engine<'py>> {
     let py = proto.py();
     {
         let this = proto.try_borrow()?;
@@ -103,7 +132,7 @@ fn ssl_engine<'py>(proto: &Proto<'py>, names: &Sslproto) -> PyResult<Bound<'py, 
             (&this.engine, &this.engine_of, &this.sslobj)
         {
             if of.is(sslobj) {
-                return Ok(engine.bind(py).clone());
+                return Ok(Engine::known(engine.bind(py).clone(), this.engine_exact));
             }
         }
     }
@@ -113,41 +142,27 @@ fn ssl_engine<'py>(proto: &Proto<'py>, names: &Sslproto) -> PyResult<Bound<'py, 
     } else {
         sslobj.clone()
     };
+    let (engine, exact) = Engine::new(engine)?.into_parts();
     let old = {
         let mut this = proto.try_borrow_mut()?;
+        this.engine_exact = exact;
         (
             this.engine.replace(engine.clone().unbind()),
             this.engine_of.replace(sslobj.unbind()),
         )
     };
     drop(old);
-    Ok(engine)
-}
-
-/// Whether `engine` is the C object of a plain `ssl.SSLObject` (no Python
-/// code of a custom class runs in its methods).
-fn plain_engine(engine: &Bound<'_, PyAny>, proto: &Proto<'_>) -> PyResult<bool> {
-    Ok(match &proto.try_borrow()?.sslobj {
-        Some(sslobj) => !engine.is(sslobj),
-        None => false,
-    })
-}
-
-fn pending<'py>(bio: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    bio.getattr(intern!(bio.py(), "pending"))
+    Ok(Engine::known(engine, exact))
 }
 
 /// True when another read could only raise SSLWantReadError: the incoming
 /// BIO is empty and OpenSSL holds no decrypted bytes. (Python's `ssl` never
 /// turns on read-ahead, so OpenSSL buffers no undecrypted record past the
-/// one it returned.)
-fn dry(incoming: &Bound<'_, PyAny>, engine: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let py = incoming.py();
-    Ok(pending(incoming)?.extract::<i64>()? == 0
-        && engine
-            .call_method0(intern!(py, "pending"))?
-            .extract::<i64>()?
-            == 0)
+/// one it returned.) `whole`: the last read was asked for at least
+/// MAX_RECORD_PLAINTEXT bytes of the C object, so it left no decrypted byte
+/// behind and OpenSSL need not be asked.
+fn dry(incoming: &Bio<'_>, engine: &Engine<'_>, whole: bool) -> PyResult<bool> {
+    Ok(incoming.pending()? == 0 && (whole || engine.pending()? == 0))
 }
 
 /// One of asyncio's `SSLAgainErrors` (want-read, syscall), which the read
@@ -172,10 +187,41 @@ fn fatal_on_exception(proto: &Proto<'_>, result: PyResult<()>) -> PyResult<()> {
 /// protocol's buffer go to the incoming BIO, then to the state's handler.
 pub fn buffer_updated(proto: &Proto<'_>, nbytes: isize) -> PyResult<()> {
     let py = proto.py();
-    let names = sslproto(py)?;
     let view = get(proto, |c| &c.ssl_buffer_view)?;
     let received = view.get_item(PySlice::new(py, 0, nbytes, 1))?;
-    get(proto, |c| &c.incoming)?.call_method1(intern!(py, "write"), (received,))?;
+    Bio::new(get(proto, |c| &c.incoming)?)?.write(&received)?;
+    fed(proto)
+}
+
+/// Whether the socket transport may hand the bytes it reads straight to
+/// `feed` instead of reading into `get_buffer()` and calling
+/// `buffer_updated`: the incoming BIO is an exact MemoryBIO (which copies
+/// what it is given) and `max_size` is `read_size`, the most the transport
+/// reads at once (so it reads as much as `get_buffer(-1)` would let it).
+pub fn takes_bytes(proto: &Proto<'_>, read_size: usize) -> PyResult<bool> {
+    let (max_size, incoming) = {
+        let this = proto.try_borrow()?;
+        (this.max_size, field(proto.py(), &this.incoming))
+    };
+    Ok(usize::try_from(max_size).is_ok_and(|n| n == read_size) && Bio::new(incoming)?.exact())
+}
+
+/// The first half of `buffer_updated` for bytes the transport read itself:
+/// `self._incoming.write(data)`.
+pub fn feed(proto: &Proto<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    Bio::new(get(proto, |c| &c.incoming)?)?.write(data)
+}
+
+/// `feed` for bytes the caller holds (no Python code runs: `takes_bytes`
+/// found an exact MemoryBIO).
+pub fn feed_slice(proto: &Proto<'_>, data: &[u8]) -> PyResult<()> {
+    Bio::new(get(proto, |c| &c.incoming)?)?.write_slice(data)
+}
+
+/// The rest of `buffer_updated`, once the bytes are in the incoming BIO.
+pub fn fed(proto: &Proto<'_>) -> PyResult<()> {
+    let py = proto.py();
+    let names = sslproto(py)?;
     let state = get(proto, |c| &c.state)?;
     if state.is(names.wrapped.bind(py)) {
         read_phase(proto, names)
@@ -192,17 +238,24 @@ pub fn buffer_updated(proto: &Proto<'_>, nbytes: isize) -> PyResult<()> {
 
 /// `SSLProtocol._do_read`.
 pub fn read_phase(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
-    let py = proto.py();
-    let state = get(proto, |c| &c.state)?;
-    if !(state.is(names.wrapped.bind(py)) || state.is(names.flushing.bind(py))) {
+    let (reading, paused, buffered) = {
+        let this = proto.try_borrow()?;
+        let reading = this
+            .state
+            .as_ref()
+            .is_some_and(|state| state.is(&names.wrapped) || state.is(&names.flushing));
+        (reading, this.app_reading_paused, this.app_is_buffer)
+    };
+    if !reading {
         return Ok(());
     }
     let result = (|| {
-        if !flag(proto, |c| c.app_reading_paused)? {
-            if flag(proto, |c| c.app_is_buffer)? {
+        let mut emptied = None;
+        if !paused {
+            if buffered {
                 read_buffered(proto, names)?;
             } else {
-                read_copied(proto, names)?;
+                emptied = read_copied(proto, names)?;
             }
             if get(proto, |c| &c.write_backlog)?.is_truthy()? {
                 write_backlog(proto, names)?;
@@ -210,24 +263,123 @@ pub fn read_phase(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
                 outgoing(proto, names)?;
             }
         }
-        control_ssl_reading(proto, names)
+        control_ssl_reading(proto, names, emptied)
     })();
     fatal_on_exception(proto, result)
 }
 
 /// `SSLProtocol._do_read__copied`: decrypted chunks until the BIO runs dry,
-/// delivered to `data_received` as one bytes object.
-fn read_copied(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
+/// delivered to `data_received` as one bytes object. Returns the incoming
+/// BIO when the reads ended on seeing it empty (see `control_ssl_reading`).
+fn read_copied<'py>(proto: &Proto<'py>, names: &Sslproto) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = proto.py();
     let engine = ssl_engine(proto, names)?;
-    let incoming = get(proto, |c| &c.incoming)?;
-    let max_size = proto.getattr(intern!(py, "max_size"))?;
-    let plain = plain_engine(&engine, proto)?;
+    let (incoming, max_size) = {
+        let this = proto.try_borrow()?;
+        (field(py, &this.incoming), this.max_size)
+    };
+    let incoming = Bio::new(incoming)?;
+    let read = if plain_reads(&engine, &incoming, max_size) {
+        read_plain(&engine, &incoming, max_size, names)?
+    } else {
+        read_chunks(&engine, &incoming, max_size, names)?
+    };
+    if let Some(data) = read.data {
+        get(proto, |c| &c.app_protocol)?.call_method1(intern!(py, "data_received"), (data,))?;
+    }
+    if read.close_notify {
+        eof_and_shutdown(proto)?;
+    }
+    Ok(read.dry.then(|| incoming.into_object()))
+}
+
+/// What one read phase decrypted.
+struct Decrypted<'py> {
+    /// The bytes for `data_received` (None: nothing).
+    data: Option<Bound<'py, PyAny>>,
+    /// It ended on the peer's close_notify.
+    close_notify: bool,
+    /// It ended on seeing the incoming BIO empty.
+    dry: bool,
+}
+
+impl<'py> Decrypted<'py> {
+    fn new(data: Option<Bound<'py, PyAny>>, close_notify: bool, dry: bool) -> Self {
+        Self {
+            data,
+            close_notify,
+            dry,
+        }
+    }
+}
+
+/// Whether the read phase can take `read_plain`: a plain SSL object, an
+/// exact MemoryBIO and a `max_size` of at least a record's plaintext.
+fn plain_reads(engine: &Engine<'_>, incoming: &Bio<'_>, max_size: isize) -> bool {
+    engine.exact()
+        && incoming.exact()
+        && usize::try_from(max_size).is_ok_and(|n| n >= MAX_RECORD_PLAINTEXT)
+}
+
+/// The read phase of a plain SSL object: `read(max_size)` as asyncio makes
+/// it. A read asked for at least a record's plaintext leaves nothing
+/// decrypted in OpenSSL, so whether another read could give anything is the
+/// BIO's `pending` alone; when the BIO holds more, the rest is decrypted
+/// after the first chunk into one bytes object (`tls_gather`).
+fn read_plain<'py>(
+    engine: &Engine<'py>,
+    incoming: &Bio<'py>,
+    max_size: isize,
+    names: &Sslproto,
+) -> PyResult<Decrypted<'py>> {
+    let py = engine.py();
+    let asked = if max_size == names.max_size {
+        names.max_size_obj.bind(py).clone()
+    } else {
+        max_size.into_pyobject(py)?.into_any()
+    };
+    let chunk = match engine.read(&asked) {
+        Ok(chunk) => chunk,
+        Err(err) if is_again(&err, names, py) => return Ok(Decrypted::new(None, false, false)),
+        Err(err) => return Err(err),
+    };
+    // `_SSLSocket.read` gives bytes: empty is close_notify.
+    let head = chunk.downcast::<PyBytes>()?;
+    if head.as_bytes().is_empty() {
+        return Ok(Decrypted::new(None, true, false));
+    }
+    if incoming.pending()? == 0 {
+        return Ok(Decrypted::new(Some(chunk), false, true));
+    }
+    let burst = tls_gather::gather(head.as_bytes(), incoming, engine, true, |err| {
+        is_again(err, names, py)
+    })?;
+    Ok(Decrypted::new(
+        Some(burst.data.into_any()),
+        burst.close_notify,
+        burst.dry,
+    ))
+}
+
+/// The read phase as asyncio's loop makes it (`read(max_size)` until the
+/// BIO runs dry, close_notify or SSLAgainErrors; the chunks joined), for
+/// any other SSL object or buffer. The BIO runs dry when it is empty and
+/// OpenSSL's `pending` is 0.
+fn read_chunks<'py>(
+    engine: &Engine<'py>,
+    incoming: &Bio<'py>,
+    max_size: isize,
+    names: &Sslproto,
+) -> PyResult<Decrypted<'py>> {
+    let py = engine.py();
+    let asked = max_size.into_pyobject(py)?.into_any();
+    let whole =
+        engine.exact() && usize::try_from(max_size).is_ok_and(|n| n >= MAX_RECORD_PLAINTEXT);
     let mut chunks: Vec<Bound<'_, PyAny>> = Vec::new();
-    let mut gathered = None;
     let mut close_notify = false;
+    let mut ran_dry = false;
     loop {
-        match engine.call_method1(intern!(py, "read"), (&max_size,)) {
+        match engine.read(&asked) {
             Ok(chunk) => {
                 if !chunk.is_truthy()? {
                     close_notify = true;
@@ -238,32 +390,17 @@ fn read_copied(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
             Err(err) if is_again(&err, names, py) => break,
             Err(err) => return Err(err),
         }
-        if dry(&incoming, &engine)? {
-            break;
-        }
-        if plain && chunks.len() == 1 {
-            // More records wait: the rest goes straight into one bytes object.
-            let burst = tls_gather::gather(&chunks[0], &incoming, &engine, |err| {
-                is_again(err, names, py)
-            })?;
-            close_notify = burst.close_notify;
-            gathered = Some(burst.data.into_any());
+        if dry(incoming, engine, whole)? {
+            ran_dry = true;
             break;
         }
     }
-    let data = match (gathered, chunks.len()) {
-        (Some(data), _) => Some(data),
-        (None, 0) => None,
-        (None, 1) => chunks.pop(),
-        (None, _) => Some(join(py, &chunks)?),
+    let data = match chunks.len() {
+        0 => None,
+        1 => chunks.pop(),
+        _ => Some(join(py, &chunks)?),
     };
-    if let Some(data) = data {
-        get(proto, |c| &c.app_protocol)?.call_method1(intern!(py, "data_received"), (data,))?;
-    }
-    if close_notify {
-        eof_and_shutdown(proto)?;
-    }
-    Ok(())
+    Ok(Decrypted::new(data, close_notify, ran_dry))
 }
 
 /// `b''.join(chunks)` for the bytes objects `read` returns (without
@@ -306,15 +443,13 @@ fn eof_and_shutdown(proto: &Proto<'_>) -> PyResult<()> {
 fn read_buffered(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
     let py = proto.py();
     let engine = ssl_engine(proto, names)?;
-    let incoming = get(proto, |c| &c.incoming)?;
-    let buf = get(proto, |c| &c.app_get_buffer)?.call1((pending(&incoming)?,))?;
+    let incoming = Bio::new(get(proto, |c| &c.incoming)?)?;
+    let buf = get(proto, |c| &c.app_get_buffer)?.call1((incoming.pending()?,))?;
     let wants = isize::try_from(buf.len()?).unwrap_or(isize::MAX);
     let mut offset: isize = 0;
     let mut count: isize = 1;
     let read = |len: isize, target: &Bound<'_, PyAny>| -> PyResult<isize> {
-        engine
-            .call_method1(intern!(py, "read"), (len, target))?
-            .extract()
+        engine.read_into(len, target)
     };
     let outcome = (|| -> PyResult<()> {
         count = read(wants, &buf)?;
@@ -322,7 +457,7 @@ fn read_buffered(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
             offset = count;
             let mut filled = true;
             while offset < wants {
-                if dry(&incoming, &engine)? {
+                if dry(&incoming, &engine, false)? {
                     filled = false;
                     break;
                 }
@@ -363,9 +498,7 @@ pub fn write_backlog(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
     let outcome = (|| -> PyResult<()> {
         while backlog.is_truthy()? {
             let data = backlog.get_item(0)?;
-            let count: isize = engine
-                .call_method1(intern!(py, "write"), (&data,))?
-                .extract()?;
+            let count: isize = engine.write(&data)?.extract()?;
             let data_len = isize::try_from(data.len()?).unwrap_or(isize::MAX);
             if count < data_len {
                 backlog.set_item(0, data.get_item(PySlice::new(py, count, isize::MAX, 1))?)?;
@@ -386,67 +519,169 @@ pub fn write_backlog(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
 
 /// `SSLProtocol._process_outgoing`.
 pub fn outgoing(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
-    let py = proto.py();
-    let bio = get(proto, |c| &c.outgoing)?;
-    // `read()` takes all the BIO holds, so when it found nothing to send the
-    // BIO is empty for the water-mark check (the usual case after a read),
-    // and asking it again would only cost a call.
-    let mut emptied = false;
-    if !flag(proto, |c| c.ssl_writing_paused)? {
-        let data = bio.call_method0(intern!(py, "read"))?;
-        if data.len()? > 0 {
-            get(proto, |c| &c.transport)?.call_method1(intern!(py, "write"), (data,))?;
-        } else {
-            emptied = true;
-        }
-    }
-    let waiting = if emptied {
-        0_isize.into_pyobject(py)?.into_any()
-    } else {
-        pending(&bio)?
-    };
-    control_app_writing(proto, names, &waiting)
+    process_outgoing(proto, names, false)
 }
 
-/// Whether asyncio's water-mark check would flip the paused flag.
-fn crosses(
-    size: &Bound<'_, PyAny>,
-    high: &Bound<'_, PyAny>,
-    low: &Bound<'_, PyAny>,
-    paused: bool,
-) -> PyResult<bool> {
+/// `SSLProtocol._process_outgoing` right after the SSL object took app
+/// data (so the BIO holds a record).
+fn outgoing_after_write(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
+    process_outgoing(proto, names, true)
+}
+
+fn process_outgoing(proto: &Proto<'_>, names: &Sslproto, wrote: bool) -> PyResult<()> {
+    let (bio, paused) = {
+        let this = proto.try_borrow()?;
+        (field(proto.py(), &this.outgoing), this.ssl_writing_paused)
+    };
+    let bio = Bio::new(bio)?;
+    // `read()` takes all the BIO holds, so when it found nothing to send the
+    // BIO is empty for the water-mark check (the usual case after a read),
+    // and asking it again would only cost a call. An exact MemoryBIO that
+    // holds nothing would give b'', which asyncio does not send: unless a
+    // write just filled it, it is asked first and not read when empty.
+    //
+    // After pyloop's socket transport took what `read()` returned, the BIO
+    // is still empty unless the transport paused the protocol: the only
+    // Python code it runs is the protocol's `pause_writing` (asyncio's,
+    // setting `_ssl_writing_paused`) and, on a failed send, the loop's
+    // exception handler; app data written from there went out through
+    // `_process_outgoing` at once, unless writing was paused.
+    let mut emptied = false;
+    if !paused {
+        if !wrote && bio.exact() && bio.pending()? == 0 {
+            emptied = true;
+        } else {
+            let data = bio.read()?;
+            if data.len()? > 0 {
+                let native = transport_write(&get(proto, |c| &c.transport)?, &data)?;
+                emptied = native && bio.exact() && !flag(proto, |c| c.ssl_writing_paused)?;
+            } else {
+                emptied = true;
+            }
+        }
+    }
+    let waiting = if emptied { 0 } else { bio.pending()? };
+    control_app_writing(proto, names, waiting)
+}
+
+/// `transport.write(data)`; pyloop's own socket transport is called
+/// without the Python method call (then true).
+fn transport_write(transport: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = transport.py();
+    if let Some(native) = native_types::as_socket_transport(transport) {
+        if native_write(native)? {
+            SocketTransport::write(native, data)?;
+            return Ok(true);
+        }
+    }
+    transport.call_method1(intern!(py, "write"), (data,))?;
+    Ok(false)
+}
+
+extern "C" {
+    // CPython's lookup of a name along a type's MRO, without the instance
+    // (Include/cpython/object.h; a borrowed reference or NULL, no exception
+    // set), which PyO3's ffi does not declare.
+    fn _PyType_Lookup(
+        type_: *mut ffi::PyTypeObject,
+        name: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
+}
+
+/// Whether the transport's class takes `write` from SocketTransport (a
+/// subclass, such as `pyloop._transports.SocketTransport`, that does not
+/// override it). An instance attribute named `write` is not looked for, as
+/// the socket transport does not look for one on the protocol.
+fn native_write(transport: &Bound<'_, SocketTransport>) -> PyResult<bool> {
+    static WRITE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = transport.py();
+    let native = WRITE.get_or_try_init(py, || {
+        py.get_type::<SocketTransport>()
+            .getattr(intern!(py, "__dict__"))?
+            .get_item("write")
+            .map(Bound::unbind)
+    })?;
+    // SAFETY: a live object's type and an interned str; the result is
+    // borrowed and only compared.
+    let found = unsafe {
+        _PyType_Lookup(
+            ffi::Py_TYPE(transport.as_ptr()),
+            intern!(py, "write").as_ptr(),
+        )
+    };
+    Ok(std::ptr::eq(found, native.as_ptr()))
+}
+
+/// Whether asyncio's water-mark check would flip the paused flag: `size >=
+/// mark` when not paused (`mark` is the high water mark), `size <= mark`
+/// when paused (the low one). The marks are ints unless a caller set
+/// something else, which is then compared as Python would.
+fn crosses(size: usize, extra: isize, mark: &Bound<'_, PyAny>, paused: bool) -> PyResult<bool> {
+    let total = isize::try_from(size)
+        .unwrap_or(isize::MAX)
+        .saturating_add(extra);
+    if let Ok(mark) = mark.downcast_exact::<PyInt>() {
+        if let Ok(mark) = mark.extract::<i64>() {
+            let total = i64::try_from(total).unwrap_or(i64::MAX);
+            return Ok(if paused { total <= mark } else { total >= mark });
+        }
+    }
+    let total = total.into_pyobject(mark.py())?;
     if paused {
-        size.le(low)
+        total.le(mark)
     } else {
-        size.ge(high)
+        total.ge(mark)
     }
 }
 
 /// `SSLProtocol._control_app_writing` (`waiting`: the outgoing BIO's
 /// `pending`): the check here; a change of state
 /// (and its pause_writing/resume_writing call) is asyncio's method.
-fn control_app_writing(
-    proto: &Proto<'_>,
-    names: &Sslproto,
-    waiting: &Bound<'_, PyAny>,
-) -> PyResult<()> {
+fn control_app_writing(proto: &Proto<'_>, names: &Sslproto, waiting: usize) -> PyResult<()> {
     let py = proto.py();
-    let size = waiting.add(proto.try_borrow()?.write_buffer_size)?;
-    let high = get(proto, |c| &c.outgoing_high_water)?;
-    let low = get(proto, |c| &c.outgoing_low_water)?;
-    if crosses(&size, &high, &low, flag(proto, |c| c.app_writing_paused)?)? {
+    let (buffered, paused, mark) = {
+        let this = proto.try_borrow()?;
+        let paused = this.app_writing_paused;
+        let mark = if paused {
+            &this.outgoing_low_water
+        } else {
+            &this.outgoing_high_water
+        };
+        (this.write_buffer_size, paused, field(py, mark))
+    };
+    if crosses(waiting, buffered, &mark, paused)? {
         names.control_app_writing.bind(py).call1((proto,))?;
     }
     Ok(())
 }
 
 /// `SSLProtocol._control_ssl_reading`, as `control_app_writing`.
-fn control_ssl_reading(proto: &Proto<'_>, names: &Sslproto) -> PyResult<()> {
+/// `emptied`: the incoming BIO the read phase just saw empty. Only
+/// `buffer_updated` writes to it, called by the socket transport's reader
+/// callback, which does not run inside the read phase's `data_received`
+/// (the transport reads again only from the loop), so it is still empty
+/// and is not asked again.
+fn control_ssl_reading(
+    proto: &Proto<'_>,
+    names: &Sslproto,
+    emptied: Option<Bound<'_, PyAny>>,
+) -> PyResult<()> {
     let py = proto.py();
-    let size = pending(&get(proto, |c| &c.incoming)?)?;
-    let high = get(proto, |c| &c.incoming_high_water)?;
-    let low = get(proto, |c| &c.incoming_low_water)?;
-    if crosses(&size, &high, &low, flag(proto, |c| c.ssl_reading_paused)?)? {
+    let (incoming, paused, mark) = {
+        let this = proto.try_borrow()?;
+        let paused = this.ssl_reading_paused;
+        let mark = if paused {
+            &this.incoming_low_water
+        } else {
+            &this.incoming_high_water
+        };
+        (field(py, &this.incoming), paused, field(py, mark))
+    };
+    let size = match emptied {
+        Some(seen) if seen.is(&incoming) => 0,
+        _ => Bio::new(incoming)?.pending()?,
+    };
+    if crosses(size, 0, &mark, paused)? {
         names.control_ssl_reading.bind(py).call1((proto,))?;
     }
     Ok(())
@@ -463,27 +698,30 @@ pub fn tls_transport_write(transport: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>
             "data: expecting a bytes-like instance, got {kind}"
         )));
     }
-    if !data.is_truthy()? {
+    // `if not data`: a bytes-like object is false exactly when its length
+    // is 0 (both ask the same length slot).
+    let data_len = isize::try_from(data.len()?).unwrap_or(isize::MAX);
+    if data_len == 0 {
         return Ok(());
     }
     let names = sslproto(py)?;
     let proto = transport.getattr(intern!(py, "_ssl_protocol"))?;
-    let wrapped = match proto.downcast::<TlsCore>() {
-        Ok(core) => get(core, |c| &c.state)?.is(names.wrapped.bind(py)),
-        Err(_) => false,
+    // Every state but WRAPPED (and a transport closed twice, whose protocol
+    // is None) is asyncio's own `_write_appdata`.
+    let Some(core) = native_types::as_tls_core(&proto) else {
+        return write_appdata(&proto, data);
     };
-    if !wrapped {
-        // Every other state (and a transport closed twice, whose protocol
-        // is None) is asyncio's own `_write_appdata`.
-        return proto
-            .call_method1(intern!(py, "_write_appdata"), (PyTuple::new(py, [data])?,))
-            .map(drop);
-    }
-    let proto = proto.downcast_into::<TlsCore>()?;
-    let backlog = get(&proto, |c| &c.write_backlog)?;
-    let data_len = isize::try_from(data.len()?).unwrap_or(isize::MAX);
+    let backlog = {
+        let this = core.try_borrow()?;
+        let wrapped = this.state.as_ref().is_some_and(|s| s.is(&names.wrapped));
+        wrapped.then(|| field(py, &this.write_backlog))
+    };
+    let Some(backlog) = backlog else {
+        return write_appdata(&proto, data);
+    };
+    let proto = core.clone();
     let engine = ssl_engine(&proto, names)?;
-    if backlog.is_truthy()? || !plain_engine(&engine, &proto)? {
+    if backlog.is_truthy()? || !engine.exact() {
         backlog.call_method1(intern!(py, "append"), (data,))?;
         add_write_buffer_size(&proto, data_len)?;
         return fatal_on_exception(&proto, write_backlog(&proto, names));
@@ -491,7 +729,7 @@ pub fn tls_transport_write(transport: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>
     // Nothing queued: asyncio would append `data`, write it from the front
     // of the backlog and pop it. The same end state without the round trip
     // through the deque: only what the SSL object did not take is queued.
-    let written = match engine.call_method1(intern!(py, "write"), (data,)) {
+    let written = match engine.write(data) {
         Ok(count) => count.extract::<isize>(),
         Err(err) => Err(err),
     };
@@ -504,7 +742,7 @@ pub fn tls_transport_write(transport: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>
                 )?;
                 add_write_buffer_size(&proto, data_len - count)?;
             }
-            outgoing(&proto, names)
+            outgoing_after_write(&proto, names)
         }
         Err(err) => {
             backlog.call_method1(intern!(py, "append"), (data,))?;
@@ -517,6 +755,14 @@ pub fn tls_transport_write(transport: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>
         }
     };
     fatal_on_exception(&proto, result)
+}
+
+/// asyncio's `proto._write_appdata((data,))`.
+fn write_appdata(proto: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = proto.py();
+    proto
+        .call_method1(intern!(py, "_write_appdata"), (PyTuple::new(py, [data])?,))
+        .map(drop)
 }
 
 extern "C" {

@@ -8,16 +8,17 @@
 //! which reads into the memoryview given and keeps no reference to it.
 
 use pyo3::ffi;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::tls_ssl::{Bio, Engine};
+
 /// Bytes the incoming BIO and OpenSSL still hold: an upper bound on the
 /// plaintext left (a record's plaintext is shorter than its ciphertext).
-fn room(incoming: &Bound<'_, PyAny>, engine: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let py = incoming.py();
-    let queued: usize = incoming.getattr(intern!(py, "pending"))?.extract()?;
-    let decrypted: usize = engine.call_method0(intern!(py, "pending"))?.extract()?;
+/// `whole`: OpenSSL is known to hold no decrypted byte (see `gather`).
+fn room(incoming: &Bio<'_>, engine: &Engine<'_>, whole: bool) -> PyResult<usize> {
+    let queued = incoming.pending()?;
+    let decrypted = if whole { 0 } else { engine.pending()? };
     Ok(queued.saturating_add(decrypted))
 }
 
@@ -99,37 +100,48 @@ pub struct Gathered<'py> {
     pub data: Bound<'py, PyBytes>,
     /// A read returned 0: the peer's close_notify.
     pub close_notify: bool,
+    /// It ended on an empty incoming BIO (not on close_notify or an
+    /// SSLAgainError).
+    pub dry: bool,
 }
 
-/// `first` (the chunk already read) followed by everything `engine` can
+/// `head` (the chunk already read) followed by everything `engine` can
 /// decrypt now, read until the BIO runs dry, a read returns 0, or `again`
 /// (asyncio's SSLAgainErrors) is raised. Any other exception propagates and
 /// the bytes read are dropped, as asyncio's loop drops its chunks.
+///
+/// `whole`: the read that gave `first` left no decrypted byte in OpenSSL
+/// (it asked for at least a record's largest plaintext). Every read here
+/// asks for at least what the BIO holds, more than the next record's
+/// plaintext, so none leaves any either, and OpenSSL's `pending` need not
+/// be asked.
 pub fn gather<'py>(
-    first: &Bound<'py, PyAny>,
-    incoming: &Bound<'py, PyAny>,
-    engine: &Bound<'py, PyAny>,
+    head: &[u8],
+    incoming: &Bio<'py>,
+    engine: &Engine<'py>,
+    whole: bool,
     is_again: impl Fn(&PyErr) -> bool,
 ) -> PyResult<Gathered<'py>> {
-    let py = first.py();
-    let head = first.downcast::<PyBytes>()?.as_bytes();
+    let py = engine.py();
     let mut filled = head.len();
-    let mut building = Building::new(py, filled.saturating_add(room(incoming, engine)?))?;
+    let mut building = Building::new(py, filled.saturating_add(room(incoming, engine, whole)?))?;
     building.bytes()[..filled].copy_from_slice(head);
     let mut close_notify = false;
+    let mut dry = false;
     loop {
         if filled == building.len {
-            let more = room(incoming, engine)?;
+            let more = room(incoming, engine, whole)?;
             if more == 0 {
+                dry = true;
                 break;
             }
             building.resize(py, filled.saturating_add(more))?;
         }
         let view = building.view_from(py, filled)?;
-        let asked = building.len - filled;
-        let read = engine.call_method1(intern!(py, "read"), (asked, &view));
+        let asked = isize::try_from(building.len - filled)?;
+        let read = engine.read_into(asked, &view);
         drop(view);
-        match read.and_then(|count| count.extract::<usize>()) {
+        match read.and_then(|count| Ok(usize::try_from(count)?)) {
             Ok(0) => {
                 close_notify = true;
                 break;
@@ -138,12 +150,14 @@ pub fn gather<'py>(
             Err(err) if is_again(&err) => break,
             Err(err) => return Err(err),
         }
-        if room(incoming, engine)? == 0 {
+        if room(incoming, engine, whole)? == 0 {
+            dry = true;
             break;
         }
     }
     Ok(Gathered {
         data: building.finish(py, filled)?,
         close_notify,
+        dry,
     })
 }

@@ -27,6 +27,7 @@ use crate::gil_cell::GilCell;
 use crate::imports::{asyncio_logger, buffered_protocol_class};
 use crate::io_ready::IoReady;
 use crate::loop_::Loop;
+use crate::native_types;
 use crate::sys_io;
 use crate::tls_core::TlsCore;
 use crate::tls_data;
@@ -37,6 +38,9 @@ use crate::write_side::{escapes, FlowControl, Sent, WriteBuffer, CONNLOST_WRITES
 
 /// asyncio's `max_size`: the most one read asks the kernel for.
 const MAX_READ: usize = 256 * 1024;
+/// Reads for TLS up to this long go to its BIO as a bytes object (cheaper
+/// to make than a memoryview), longer ones as a view (no copy).
+const TLS_BYTES_READ: usize = 4 * 1024;
 pub(crate) struct State {
     /// The socket object, the protocol, extra, the registrations.
     core: Core,
@@ -160,7 +164,12 @@ impl SocketTransport {
         };
         // pyloop's TLS protocol is called directly (its methods, without
         // the Python method call).
-        let tls = protocol.downcast::<TlsCore>().ok();
+        let tls = native_types::as_tls_core(&protocol);
+        if let Some(tls) = tls {
+            if tls_data::takes_bytes(tls, MAX_READ)? {
+                return Self::read_for_tls(slf, tls);
+            }
+        }
         let buffer = match tls {
             Some(tls) => TlsCore::buffer_for(tls, -1),
             None => protocol.call_method1(intern!(py, "get_buffer"), (-1,)),
@@ -210,6 +219,61 @@ impl SocketTransport {
                 .call_method1(intern!(py, "buffer_updated"), (nbytes,))
                 .map(drop),
         };
+        match updated {
+            Ok(()) => Ok(()),
+            Err(err) => Self::protocol_failed(
+                slf,
+                err,
+                "Fatal error: protocol.buffer_updated() call failed.",
+            ),
+        }
+    }
+
+    /// pyloop's TLS protocol, which copies what it is given into its
+    /// incoming BIO: the bytes are read as for `data_received` (into the
+    /// loop's buffer) and handed to the BIO, instead of being read into the
+    /// protocol's buffer and sliced out of it: up to TLS_BYTES_READ bytes as
+    /// a bytes object (refilled in place when the last one came back, as
+    /// for `data_received`), more through a memoryview over the loop's
+    /// buffer (no copy). The rest is its `buffer_updated`, and errors are
+    /// reported as for it.
+    fn read_for_tls(slf: &Bound<'_, Self>, tls: &Bound<'_, TlsCore>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let loop_ = this.loop_.bind(py);
+        // The BIO takes the bytes while the loop's buffer holds them: no
+        // Python code runs in an exact MemoryBIO's `write` (`takes_bytes`).
+        let got = loop_.get().with_scratch(py, |scratch| {
+            let buf = scratch.get(MAX_READ);
+            sys_io::recv(this.fd, buf).map(|got| {
+                got.map(|n| match n {
+                    0 => (0, Ok(())),
+                    1..=TLS_BYTES_READ => {
+                        let data = scratch.take_bytes(py, n);
+                        let fed = tls_data::feed(tls, data.as_any());
+                        scratch.recycle(data.into_any());
+                        (n, fed)
+                    }
+                    _ => (n, tls_data::feed_slice(tls, &scratch.get(n)[..n])),
+                })
+            })
+        })?;
+        if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
+            loop_.get().note_drained(this.fd, true);
+        }
+        let fed = match got {
+            Ok(None) => return Ok(()),
+            Ok(Some((0, _))) => return Self::eof_received(slf),
+            Ok(Some((_, fed))) => fed,
+            Err(err) => {
+                return Self::fatal_error(
+                    slf,
+                    os_error(py, err),
+                    "Fatal read error on socket transport",
+                )
+            }
+        };
+        let updated = fed.and_then(|()| tls_data::fed(tls));
         match updated {
             Ok(()) => Ok(()),
             Err(err) => Self::protocol_failed(
