@@ -511,14 +511,19 @@ mod tests {
         );
     }
 
+    /// Wakes `r` from another thread after 20 ms.
+    fn wake_soon(r: &Reactor) -> std::thread::JoinHandle<()> {
+        let w = r.waker();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w.wake();
+        })
+    }
+
     #[test]
     fn woken_from_another_thread() {
         let r = Reactor::new().unwrap();
-        let w = r.waker();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            w.wake();
-        });
+        let t = wake_soon(&r);
         // No deadline: only the other thread's wake can end this park.
         assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Woken);
         t.join().unwrap();
@@ -548,11 +553,7 @@ mod tests {
     #[test]
     fn a_wait_that_may_block_runs_with_the_gate_released() {
         let r = Reactor::new().unwrap();
-        let w = r.waker();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            w.wake();
-        });
+        let t = wake_soon(&r);
         let gate = std::cell::RefCell::new(Recorder::default());
         let mut steps = 0;
         let woke = r

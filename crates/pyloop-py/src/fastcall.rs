@@ -58,6 +58,39 @@ fn missing_arguments(spec: &Spec, given: usize) -> PyErr {
     PyTypeError::new_err(format!("{}() missing {count}: {list}", spec.method))
 }
 
+/// The positional arguments of a vectorcall, and its keyword names with
+/// their values.
+type SplitArgs<'a, 'py> = (
+    &'a [*mut ffi::PyObject],
+    Option<(Bound<'py, PyTuple>, &'a [*mut ffi::PyObject])>,
+);
+
+/// SAFETY: `args` holds `nargs` positional arguments followed by one value
+/// per name in `kwnames` (the vectorcall protocol); the GIL is held.
+unsafe fn split_args<'a, 'py>(
+    py: Python<'py>,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<SplitArgs<'a, 'py>> {
+    let nargs = usize::try_from(nargs).unwrap_or(0);
+    let names = if kwnames.is_null() {
+        None
+    } else {
+        // SAFETY: vectorcall passes a tuple of str (or NULL).
+        Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.downcast_into::<PyTuple>()?)
+    };
+    let total = nargs + names.as_ref().map_or(0, |k| k.len());
+    let values: &[*mut ffi::PyObject] = if total == 0 || args.is_null() {
+        &[]
+    } else {
+        // SAFETY: the protocol guarantees `total` readable, live pointers.
+        unsafe { std::slice::from_raw_parts(args, total) }
+    };
+    let (positional, keyword_values) = values.split_at(nargs.min(values.len()));
+    Ok((positional, names.map(|names| (names, keyword_values))))
+}
+
 /// Splits vectorcall arguments according to `spec`.
 ///
 /// SAFETY: `args` holds `nargs` positional arguments followed by one value
@@ -69,29 +102,22 @@ unsafe fn parse<'py>(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> PyResult<CallArgs<'py>> {
-    let nargs = usize::try_from(nargs).unwrap_or(0);
-    let kwnames = if kwnames.is_null() {
-        None
-    } else {
-        // SAFETY: vectorcall passes a tuple of str (or NULL).
-        Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.downcast_into::<PyTuple>()?)
-    };
-    let nkw = kwnames.as_ref().map_or(0, |k| k.len());
-    // SAFETY: the protocol guarantees nargs + nkw readable, live pointers.
-    let values = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
-    // SAFETY: every pointer in `values` is a live object borrowed for the call.
+    // SAFETY: forwarded from the vectorcall protocol.
+    let (positional, keywords) = unsafe { split_args(py, args, nargs, kwnames) }?;
+    // SAFETY: every pointer the call passed is a live object borrowed for it.
     let borrowed = |ptr: *mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, ptr) };
+    let nargs = positional.len();
     let required = spec.required.len();
     if nargs < required {
         return Err(missing_arguments(spec, nargs));
     }
-    let leading = (required == 2).then(|| borrowed(values[0]));
-    let callback = borrowed(values[required - 1]);
-    let args = PyTuple::new(py, values[required..nargs].iter().map(|&ptr| borrowed(ptr)))?;
+    let leading = (required == 2).then(|| borrowed(positional[0]));
+    let callback = borrowed(positional[required - 1]);
+    let args = PyTuple::new(py, positional[required..].iter().map(|&ptr| borrowed(ptr)))?;
     let mut context = None;
-    if let Some(names) = kwnames {
+    if let Some((names, values)) = keywords {
         let wanted = intern!(py, "context");
-        for (name, &value) in names.iter().zip(&values[nargs..]) {
+        for (name, &value) in names.iter().zip(values) {
             let is_context = name.is(wanted) || name.downcast::<PyString>()?.to_str()? == "context";
             if !is_context {
                 return Err(PyTypeError::new_err(format!(
@@ -261,7 +287,9 @@ unsafe fn parse_params<'py, const N: usize>(
         names,
         required,
     } = *params;
-    let nargs = usize::try_from(nargs).unwrap_or(0);
+    // SAFETY: forwarded from the vectorcall protocol.
+    let (positional, keywords) = unsafe { split_args(py, args, nargs, kwnames) }?;
+    let nargs = positional.len();
     if nargs > N {
         // PyO3's wording, plural even for one.
         let takes = if required == N {
@@ -273,23 +301,14 @@ unsafe fn parse_params<'py, const N: usize>(
             "{method}() takes {takes} but {nargs} were given"
         )));
     }
-    let kwnames = if kwnames.is_null() {
-        None
-    } else {
-        // SAFETY: vectorcall passes a tuple of str (or NULL).
-        Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.downcast_into::<PyTuple>()?)
-    };
-    let nkw = kwnames.as_ref().map_or(0, |k| k.len());
-    // SAFETY: the protocol guarantees nargs + nkw readable, live pointers.
-    let values = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
-    // SAFETY: every pointer in `values` is a live object borrowed for the call.
+    // SAFETY: every pointer the call passed is a live object borrowed for it.
     let borrowed = |ptr: *mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, ptr) };
     let mut slots: [Option<Bound<'py, PyAny>>; N] = std::array::from_fn(|_| None);
-    for (slot, &ptr) in slots.iter_mut().zip(&values[..nargs]) {
+    for (slot, &ptr) in slots.iter_mut().zip(positional) {
         *slot = Some(borrowed(ptr));
     }
-    if let Some(kwnames) = kwnames {
-        for (name, &value) in kwnames.iter().zip(&values[nargs..]) {
+    if let Some((kwnames, values)) = keywords {
+        for (name, &value) in kwnames.iter().zip(values) {
             let given = name.downcast::<PyString>()?.to_str()?;
             let Some(at) = names.iter().position(|&n| n == given) else {
                 return Err(PyTypeError::new_err(format!(

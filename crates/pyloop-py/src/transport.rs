@@ -117,6 +117,30 @@ impl SocketTransport {
         }
     }
 
+    /// What a receive of up to MAX_READ bytes came to: a short one tells
+    /// the loop the socket ran dry; end of stream and errors are handled
+    /// here. Some(what the read made of the bytes) when bytes came.
+    fn received<T>(
+        slf: &Bound<'_, Self>,
+        got: std::io::Result<Option<(usize, T)>>,
+    ) -> PyResult<Option<T>> {
+        let this = slf.get();
+        if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
+            this.loop_.get().note_drained(this.fd, true);
+        }
+        match got {
+            Ok(None) => Ok(None),
+            Ok(Some((0, _))) => Self::eof_received(slf).map(|()| None),
+            Ok(Some((_, made))) => Ok(Some(made)),
+            Err(err) => Self::fatal_error(
+                slf,
+                os_error(slf.py(), err),
+                "Fatal read error on socket transport",
+            )
+            .map(|()| None),
+        }
+    }
+
     fn read_as_bytes(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
@@ -125,20 +149,8 @@ impl SocketTransport {
             let buf = scratch.get(MAX_READ);
             sys_io::recv(this.fd, buf).map(|got| got.map(|n| (n, scratch.take_bytes(py, n))))
         })?;
-        if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
-            loop_.get().note_drained(this.fd, true);
-        }
-        let data = match got {
-            Ok(None) => return Ok(()),
-            Ok(Some((0, _))) => return Self::eof_received(slf),
-            Ok(Some((_, data))) => data,
-            Err(err) => {
-                return Self::fatal_error(
-                    slf,
-                    os_error(py, err),
-                    "Fatal read error on socket transport",
-                )
-            }
+        let Some(data) = Self::received(slf, got)? else {
+            return Ok(());
         };
         let Some(protocol) = this.protocol(py)? else {
             return Ok(());
@@ -258,20 +270,8 @@ impl SocketTransport {
                 })
             })
         })?;
-        if matches!(got, Ok(None) | Ok(Some((0..MAX_READ, _)))) {
-            loop_.get().note_drained(this.fd, true);
-        }
-        let fed = match got {
-            Ok(None) => return Ok(()),
-            Ok(Some((0, _))) => return Self::eof_received(slf),
-            Ok(Some((_, fed))) => fed,
-            Err(err) => {
-                return Self::fatal_error(
-                    slf,
-                    os_error(py, err),
-                    "Fatal read error on socket transport",
-                )
-            }
+        let Some(fed) = Self::received(slf, got)? else {
+            return Ok(());
         };
         let updated = fed.and_then(|()| tls_data::fed(tls));
         match updated {
