@@ -131,3 +131,20 @@ pub fn write(fd: RawFd, data: &[u8]) -> io::Result<Option<usize>> {
     // SAFETY: `data` is valid for `data.len()` readable bytes.
     retrying(|| unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) })
 }
+
+/// `readv(2)` into `first`, then `second`: one receive of a connected
+/// socket scattered over two buffers; `Ok(Some(0))` is end of stream.
+pub fn recv_scattered(fd: RawFd, first: &mut [u8], second: &mut [u8]) -> io::Result<Option<usize>> {
+    let iov = [
+        libc::iovec {
+            iov_base: first.as_mut_ptr().cast(),
+            iov_len: first.len(),
+        },
+        libc::iovec {
+            iov_base: second.as_mut_ptr().cast(),
+            iov_len: second.len(),
+        },
+    ];
+    // SAFETY: both iovecs describe live, writable slices of their lengths.
+    retrying(|| unsafe { libc::readv(fd, iov.as_ptr(), 2) })
+}

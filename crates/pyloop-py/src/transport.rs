@@ -145,10 +145,9 @@ impl SocketTransport {
         let py = slf.py();
         let this = slf.get();
         let loop_ = this.loop_.bind(py);
-        let got = loop_.get().with_scratch(py, |scratch| {
-            let buf = scratch.get(MAX_READ);
-            sys_io::recv(this.fd, buf).map(|got| got.map(|n| (n, scratch.take_bytes(py, n))))
-        })?;
+        let got = loop_
+            .get()
+            .with_scratch(py, |scratch| scratch.receive(py, this.fd, MAX_READ))?;
         let Some(data) = Self::received(slf, got)? else {
             return Ok(());
         };
