@@ -112,3 +112,59 @@ def test_stream_data_kept_or_hashed_is_never_rewritten(loop: asyncio.AbstractEve
         assert_untouched(checker, MESSAGES)
 
     loop.run_until_complete(main())
+
+
+# Messages of 16 KiB and more, which pyloop reads into its spare bytes object
+# first: runs of one length (handed out whole), shorter ones (copied out),
+# longer ones (the spare and the loop's buffer joined).
+LARGE = [
+    bytes([c]) * n
+    for c, n in zip(
+        b"nopqrstuvwxy",
+        [32768, 32768, 32768, 32768, 20000, 20000, 49152, 49152, 32768, 17000, 65536, 16384],
+        strict=True,
+    )
+]
+
+
+class PieceChecker(asyncio.Protocol):
+    """Keeps every other piece with a copy made on arrival, and checks the
+    hash of each."""
+
+    def __init__(self) -> None:
+        self.copies: list[bytes] = []
+        self.kept: list[tuple[bytes, bytes]] = []
+        self.hash_mismatches = 0
+        self.changed: asyncio.Event = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        copy = bytes(bytearray(data))
+        if hash(data) != hash(copy):
+            self.hash_mismatches += 1
+        if len(self.copies) % 2 == 0:
+            self.kept.append((data, copy))
+        self.copies.append(copy)
+        self.changed.set()
+
+
+def test_large_stream_reads_keep_content_and_hash(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> PieceChecker:
+        protocol = PieceChecker()
+        with nonblocking_pair() as (a, b):
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, a)
+            b.setblocking(True)
+            for message in LARGE:
+                protocol.changed.clear()
+                b.sendall(message)
+                await asyncio.wait_for(protocol.changed.wait(), 5)
+            expected = sum(map(len, LARGE))
+            while sum(map(len, protocol.copies)) < expected:
+                protocol.changed.clear()
+                await asyncio.wait_for(protocol.changed.wait(), 5)
+            transport.close()
+        return protocol
+
+    protocol = loop.run_until_complete(main())
+    assert b"".join(protocol.copies) == b"".join(LARGE)
+    assert all(kept == copy for kept, copy in protocol.kept)
+    assert protocol.hash_mismatches == 0
