@@ -121,6 +121,9 @@ async def tls_pair(
 
 
 async def finish(server: asyncio.AbstractServer, *peers: Peer) -> None:
+    """Closes the peers and waits until every one, server side included, has
+    lost its connection: a server-side transport still closing when the loop
+    closes would be collected later with a ResourceWarning."""
     for peer in peers:
         if peer.transport is not None:
             peer.transport.close()
@@ -146,7 +149,7 @@ def test_data_written_in_connection_made_rides_with_the_handshake_end(
             contexts, Echo, lambda: Peer(greeting=b"hello", expect=5)
         )
         await asyncio.wait_for(client.until, 10)
-        await finish(server, client)
+        await finish(server, client, *served)
         await asyncio.wait_for(served[0].lost, 10)
         return bytes(client.received)
 
@@ -171,7 +174,7 @@ def test_a_slow_reader_pauses_and_resumes_the_writer(
         assert not client.received
         client.transport.resume_reading()
         await asyncio.wait_for(client.until, 30)
-        await finish(server, client)
+        await finish(server, client, *served)
         await asyncio.wait_for(sender.lost, 10)
         return hashlib.sha256(client.received).hexdigest(), sender.events, paused_size
 
@@ -189,11 +192,11 @@ def test_a_buffered_protocol_gets_every_byte_in_its_small_buffer(
     payload = os.urandom(300 * 1024)
 
     async def main() -> tuple[str, int]:
-        server, _served, client = await tls_pair(
+        server, served, client = await tls_pair(
             contexts, lambda: Peer(greeting=payload), lambda: BufferedPeer(len(payload), 1000)
         )
         await asyncio.wait_for(client.until, 30)
-        await finish(server, client)
+        await finish(server, client, *served)
         assert isinstance(client, BufferedPeer)
         return hashlib.sha256(client.received).hexdigest(), max(client.updates)
 
@@ -206,7 +209,7 @@ def test_app_reading_paused_holds_data_until_resumed(
     loop: asyncio.AbstractEventLoop, contexts
 ) -> None:
     async def main() -> tuple[bytes, bytes, bool, bool]:
-        server, _served, client = await tls_pair(contexts, Echo, lambda: Peer(expect=6))
+        server, served, client = await tls_pair(contexts, Echo, lambda: Peer(expect=6))
         client.transport.pause_reading()
         paused = client.transport.is_reading()
         client.transport.write(b"abc")
@@ -217,7 +220,7 @@ def test_app_reading_paused_holds_data_until_resumed(
         client.transport.resume_reading()
         await asyncio.wait_for(client.until, 10)
         resumed = client.transport.is_reading()
-        await finish(server, client)
+        await finish(server, client, *served)
         return held, bytes(client.received), paused, resumed
 
     assert loop.run_until_complete(main()) == (b"", b"abcdef", False, True)
@@ -297,13 +300,13 @@ def test_write_checks_its_argument_as_asyncio_does(
     loop: asyncio.AbstractEventLoop, contexts
 ) -> None:
     async def main() -> str:
-        server, _served, client = await tls_pair(contexts, Echo, lambda: Peer(expect=2))
+        server, served, client = await tls_pair(contexts, Echo, lambda: Peer(expect=2))
         with pytest.raises(TypeError) as caught:
             client.transport.write("text")
         client.transport.write(b"")
         client.transport.write(memoryview(b"ok"))
         await asyncio.wait_for(client.until, 10)
-        await finish(server, client)
+        await finish(server, client, *served)
         return str(caught.value)
 
     assert loop.run_until_complete(main()) == "data: expecting a bytes-like instance, got str"
@@ -347,11 +350,11 @@ def test_a_custom_sslobject_class_is_used_for_reads_and_writes(
     counting_ctx.sslobject_class = Counting
 
     async def main() -> bytes:
-        server, _served, client = await tls_pair(
+        server, served, client = await tls_pair(
             contexts, Echo, lambda: Peer(greeting=b"ping", expect=4), client_ctx=counting_ctx
         )
         await asyncio.wait_for(client.until, 10)
-        await finish(server, client)
+        await finish(server, client, *served)
         return bytes(client.received)
 
     assert loop.run_until_complete(main()) == b"ping"
@@ -364,12 +367,12 @@ def test_pyloop_uses_its_native_tls_protocol(pyloop, contexts) -> None:
     loop = pyloop.new_event_loop()
 
     async def main() -> tuple[bool, bool]:
-        server, _served, client = await tls_pair(contexts, Echo, lambda: Peer(b"x", expect=1))
+        server, served, client = await tls_pair(contexts, Echo, lambda: Peer(b"x", expect=1))
         await asyncio.wait_for(client.until, 10)
         transport = client.transport
         native = isinstance(transport._ssl_protocol, TlsCore)
         is_asyncio = isinstance(transport, asyncio.Transport)
-        await finish(server, client)
+        await finish(server, client, *served)
         return native, is_asyncio
 
     try:
@@ -421,11 +424,11 @@ def test_a_small_max_size_reads_in_small_chunks_and_delivers_every_byte(
             super().connection_made(transport)
 
     async def main() -> str:
-        server, _served, client = await tls_pair(
+        server, served, client = await tls_pair(
             contexts, lambda: Peer(greeting=payload), lambda: SmallReads(expect=len(payload))
         )
         await asyncio.wait_for(client.until, 30)
-        await finish(server, client)
+        await finish(server, client, *served)
         return hashlib.sha256(client.received).hexdigest()
 
     assert loop.run_until_complete(main()) == hashlib.sha256(payload).hexdigest()
@@ -449,7 +452,7 @@ def test_float_water_marks_pause_and_resume_the_writer(
             await asyncio.sleep(0)
         client.transport.resume_reading()
         await asyncio.wait_for(client.until, 30)
-        await finish(server, client)
+        await finish(server, client, *served)
         await asyncio.wait_for(sender.lost, 10)
         return hashlib.sha256(client.received).hexdigest(), sender.events
 
@@ -478,9 +481,9 @@ def test_pyloop_tls_honours_a_socket_transport_class_overriding_write(
     loop = pyloop.new_event_loop()
 
     async def main() -> bytes:
-        server, _served, client = await tls_pair(contexts, Echo, lambda: Peer(b"ping", expect=4))
+        server, served, client = await tls_pair(contexts, Echo, lambda: Peer(b"ping", expect=4))
         await asyncio.wait_for(client.until, 10)
-        await finish(server, client)
+        await finish(server, client, *served)
         return bytes(client.received)
 
     try:
