@@ -230,14 +230,19 @@ impl SocketTransport {
                 .call_method1(intern!(py, "buffer_updated"), (nbytes,))
                 .map(drop),
         };
-        match updated {
-            Ok(()) => Ok(()),
-            Err(err) => Self::protocol_failed(
+        Self::after_buffer_updated(slf, updated)
+    }
+
+    /// A failed `buffer_updated` (or the TLS protocol's own) is fatal, as
+    /// in asyncio.
+    fn after_buffer_updated(slf: &Bound<'_, Self>, updated: PyResult<()>) -> PyResult<()> {
+        updated.or_else(|err| {
+            Self::protocol_failed(
                 slf,
                 err,
                 "Fatal error: protocol.buffer_updated() call failed.",
-            ),
-        }
+            )
+        })
     }
 
     /// pyloop's TLS protocol, which copies what it is given into its
@@ -272,15 +277,7 @@ impl SocketTransport {
         let Some(fed) = Self::received(slf, got)? else {
             return Ok(());
         };
-        let updated = fed.and_then(|()| tls_data::fed(tls));
-        match updated {
-            Ok(()) => Ok(()),
-            Err(err) => Self::protocol_failed(
-                slf,
-                err,
-                "Fatal error: protocol.buffer_updated() call failed.",
-            ),
-        }
+        Self::after_buffer_updated(slf, fed.and_then(|()| tls_data::fed(tls)))
     }
 
     /// The peer closed its side: the protocol decides whether we stay open
