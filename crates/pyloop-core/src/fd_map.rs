@@ -42,7 +42,7 @@ mod tests {
     fn holds_and_finds_fds() {
         let mut map = FdMap::default();
         for fd in (0..2000).chain([-1, i32::MAX]) {
-            map.insert(fd, fd * 2);
+            map.insert(fd, i64::from(fd) * 2);
         }
         assert_eq!(map.len(), 2002);
         assert_eq!(map.get(&1999), Some(&3998));

@@ -10,12 +10,14 @@ pub mod deadline;
 pub mod error;
 pub mod fd_map;
 pub mod fork;
+pub mod prefetch;
 pub mod reactor;
 pub mod registry;
 pub mod timers;
 
 pub use clock::monotonic;
 pub use error::CoreError;
+pub use prefetch::prefetch;
 pub use reactor::{Park, Reactor};
 pub use registry::IoEvent;
 pub use timers::{Timer, TimerHeap};

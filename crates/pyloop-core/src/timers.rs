@@ -95,13 +95,19 @@ impl<T: Timer> TimerHeap<T> {
         }
     }
 
-    /// Pops every timer whose deadline is before `end_time`, in heap order.
-    pub fn pop_expired(&mut self, end_time: f64, out: &mut impl Extend<T>) {
-        while self.heap.first().is_some_and(|t| t.when() < end_time) {
-            if let Some(t) = self.pop() {
-                out.extend(std::iter::once(t));
-            }
+    /// Pops the earliest timer if its deadline is before `end_time`.
+    pub fn pop_due(&mut self, end_time: f64) -> Option<T> {
+        if self.heap.first().is_some_and(|t| t.when() < end_time) {
+            self.pop()
+        } else {
+            None
         }
+    }
+
+    /// The earliest timer, left in place.
+    #[must_use]
+    pub fn peek(&self) -> Option<&T> {
+        self.heap.first()
     }
 
     /// Removes and returns the earliest timer.
@@ -191,9 +197,9 @@ mod tests {
     }
 
     fn drain(h: &mut TimerHeap<T>) -> Vec<usize> {
-        let mut out = Vec::new();
-        h.pop_expired(f64::INFINITY, &mut out);
-        out.iter().map(|t| t.id).collect()
+        std::iter::from_fn(|| h.pop_due(f64::INFINITY))
+            .map(|t| t.id)
+            .collect()
     }
 
     #[test]
@@ -232,9 +238,8 @@ mod tests {
         let mut h = TimerHeap::default();
         h.push(t(1.0, 0));
         h.push(t(2.0, 1));
-        let mut out = Vec::new();
-        h.pop_expired(2.0, &mut out);
-        assert_eq!(out.len(), 1);
+        assert_eq!(h.pop_due(2.0).map(|t| t.id), Some(0));
+        assert!(h.pop_due(2.0).is_none());
         assert_eq!(h.next_deadline(), Some(2.0));
     }
 

@@ -11,6 +11,7 @@
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use pyloop_core::prefetch;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -252,6 +253,20 @@ impl Handle {
                 }
             }
         }
+    }
+
+    /// Starts loading this handle's context, entered as soon as the handle
+    /// runs: `Loop::run_iteration` asks one handle ahead.
+    pub(crate) fn prefetch_context(&self) {
+        prefetch(self.context.as_ptr());
+    }
+
+    /// Starts loading a queued handle's first two cache lines (its flags
+    /// and its context pointer), two handles ahead of the one running.
+    pub(crate) fn prefetch(handle: &Py<Self>) {
+        let start = handle.as_ptr().cast::<u8>();
+        prefetch(start);
+        prefetch(start.wrapping_add(64));
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {

@@ -460,9 +460,12 @@ impl Loop {
                 return ready.len();
             }
             let end_time = monotonic() + CLOCK_RESOLUTION;
-            let mut due = Vec::new();
-            timers.pop_expired(end_time, &mut due);
-            for timer in due {
+            while let Some(timer) = timers.pop_due(end_time) {
+                // The next timer to pop is at the root now: start loading
+                // its handle while this one is marked.
+                if let Some(next) = timers.peek() {
+                    Handle::prefetch(&next.handle);
+                }
                 timer.handle.get().set_scheduled(false);
                 ready.push_back(timer.handle);
             }
@@ -559,7 +562,19 @@ impl Loop {
         let todo = self.collect_due(py)?;
         let debug = self.debug.load(Ordering::Relaxed);
         for _ in 0..todo {
-            let Some(handle) = self.schedule.with(py, |s| s.ready.pop_front())? else {
+            let Some(handle) = self.schedule.with(py, |s| {
+                // A long batch (a burst of due timers, say) runs handles that
+                // left the cache since they were made: ask for the next
+                // one's context and the one after's object now.
+                if let Some(next) = s.ready.get(1) {
+                    next.get().prefetch_context();
+                }
+                if let Some(after) = s.ready.get(2) {
+                    Handle::prefetch(after);
+                }
+                s.ready.pop_front()
+            })?
+            else {
                 break;
             };
             let handle = handle.into_bound(py);
