@@ -22,7 +22,7 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::{CancelledError, InvalidStateError, NOT_INITIALIZED};
 use crate::future_iter::FutureIter;
-use crate::gil_cell::GilCell;
+use crate::gil_cell::{take_flag, GilCell};
 use crate::handle::Callback;
 use crate::imports::{
     creation_stack, future_repr_info, generic_alias, get_event_loop, repr_from_info,
@@ -752,7 +752,7 @@ impl Future {
     pub(crate) fn finalize(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        if !this.log_traceback.swap(false, Ordering::Relaxed) {
+        if !take_flag(&this.log_traceback) {
             return Ok(());
         }
         let (loop_, exception, tb) = this.core.with(py, |c| {

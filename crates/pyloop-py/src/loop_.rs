@@ -19,7 +19,7 @@ use pyo3::types::{PyDict, PyFloat, PyTuple};
 
 use crate::errors::{core_to_py, DELAY_NONE, LOOP_CLOSED, NOT_LOOP_THREAD, WHEN_NONE};
 use crate::future::Future;
-use crate::gil_cell::GilCell;
+use crate::gil_cell::{take_flag, GilCell};
 use crate::handle::{Callback, Handle, TimerHandle};
 use crate::recv_buffer::RecvBuffer;
 use crate::sock_io::{self, SockWait};
@@ -278,7 +278,7 @@ impl Loop {
         // The GIL serialises this push with the loop thread's own pushes, so
         // the order matches asyncio's (appended at call time).
         let handle = Self::schedule_soon(slf, callback, args, context)?;
-        if this.may_sleep.swap(false, Ordering::AcqRel) {
+        if take_flag(&this.may_sleep) {
             this.waker.wake();
         }
         Ok(handle)

@@ -20,7 +20,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::current_task;
 use crate::errors::{CancelledError, InvalidStateError};
 use crate::future::{copy_context, Future};
-use crate::gil_cell::GilCell;
+use crate::gil_cell::{take_flag, GilCell};
 use crate::handle::Callback;
 use crate::imports::{
     is_coroutine, repr_from_info, task_get_stack, task_name_counter, task_print_stack,
@@ -244,7 +244,7 @@ impl Task {
         let fut = slf.as_super();
         match send(coro, exc) {
             Ok(Sent::Returned(value)) => {
-                if this.must_cancel.swap(false, Ordering::Relaxed) {
+                if take_flag(&this.must_cancel) {
                     let msg = fut.get().cancel_message(py)?;
                     Future::cancel_future(fut, msg).map(drop)
                 } else {
