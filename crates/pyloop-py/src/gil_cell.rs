@@ -8,6 +8,7 @@
 //! Python object, inside `with`; move values out and drop them afterwards.
 
 use std::cell::UnsafeCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -89,5 +90,51 @@ impl<T: Default> GilCell<T> {
                 drop(old);
             }
         });
+    }
+}
+
+/// A replaceable Python reference, only touched with the GIL held. Reading
+/// clones it out and replacing hands the old one back, so no reference into
+/// the slot outlives a call and no Python code runs inside one: unlike
+/// `GilCell`, no borrow flag is needed.
+pub struct GilSlot(UnsafeCell<ManuallyDrop<Py<PyAny>>>);
+
+// SAFETY: the GIL serialises every access (each method takes a token).
+unsafe impl Sync for GilSlot {}
+
+impl GilSlot {
+    pub fn new(value: Py<PyAny>) -> Self {
+        Self(UnsafeCell::new(ManuallyDrop::new(value)))
+    }
+
+    pub fn get<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        // SAFETY: the GIL is held and no `&mut` to the slot is live (only
+        // `replace` makes one, and not across any call).
+        unsafe { (*self.0.get()).bind(py).clone() }
+    }
+
+    /// The object's address, for a prefetch; never dereferenced.
+    pub fn as_ptr(&self) -> *mut pyo3::ffi::PyObject {
+        // SAFETY: reading the pointer value only; it is replaced only with
+        // the GIL held, as every caller here holds it.
+        unsafe { (*self.0.get()).as_ptr() }
+    }
+
+    /// Puts `value` in; the old reference is the caller's to drop.
+    pub fn replace(&self, _py: Python<'_>, value: Py<PyAny>) -> Py<PyAny> {
+        // SAFETY: the GIL is held and no other reference into the slot is
+        // live; the swap runs no Python code.
+        unsafe {
+            ManuallyDrop::into_inner(std::mem::replace(
+                &mut *self.0.get(),
+                ManuallyDrop::new(value),
+            ))
+        }
+    }
+
+    /// Takes the reference out for good (the owner's `Drop`).
+    pub fn take(&mut self) -> Py<PyAny> {
+        // SAFETY: called once, from `Drop`; the slot is never read again.
+        unsafe { ManuallyDrop::take(self.0.get_mut()) }
     }
 }

@@ -19,10 +19,11 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyTuple};
 
 use crate::future::{copy_context, Future};
-use crate::gil_cell::GilCell;
+use crate::gil_cell::{GilCell, GilSlot};
 use crate::imports::{creation_stack, format_callback};
 use crate::io_ready;
 use crate::loop_::Loop;
+use crate::shared_context::{empty_context, Capture};
 use crate::sock_io::SockWait;
 use crate::task::{Task, TaskStep, TaskWakeup};
 
@@ -137,8 +138,9 @@ struct DebugInfo {
 #[pyclass(frozen, subclass, weakref, freelist = 1024, module = "pyloop._pyloop")]
 pub struct Handle {
     callback: GilCell<Option<Callback>>,
-    // ManuallyDrop: released in `Drop` as direct decrefs (see `finish`).
-    context: ManuallyDrop<Py<PyAny>>,
+    /// Replaced when a handle sharing the loop's empty context gets one of
+    /// its own (shared_context.rs).
+    context: GilSlot,
     /// True for a real `contextvars.Context`: entered through the C API
     /// instead of calling `context.run`.
     native_context: bool,
@@ -147,6 +149,8 @@ pub struct Handle {
     /// made per call were a large share of GC passes) and tracked again as
     /// soon as it is shared or released.
     own_context: bool,
+    /// `context` is the loop's shared empty context (shared_context.rs).
+    shared_context: AtomicBool,
     owner: ManuallyDrop<Py<Loop>>,
     /// Debug mode only (boxed, so normal handles pay one null pointer).
     debug: Option<Box<DebugInfo>>,
@@ -165,19 +169,24 @@ impl Handle {
         args: Bound<'_, PyTuple>,
         context: Option<Bound<'_, PyAny>>,
         owner: Py<Loop>,
+        shareable: bool,
     ) -> PyResult<Self> {
         let callback = Callback::Call {
             func: func.unbind(),
             args: args.unbind(),
         };
-        Self::with_callback(py, callback, context, owner)
+        Self::with_callback(py, callback, context, owner, shareable)
     }
 
+    /// `shareable`: without a `context`, the handle may share the loop's
+    /// empty context (shared_context.rs). Handles that run more than once
+    /// (fd callbacks) must not: a variable one run sets is seen by the next.
     pub(crate) fn with_callback(
         py: Python<'_>,
         callback: Callback,
         context: Option<Bound<'_, PyAny>>,
         owner: Py<Loop>,
+        shareable: bool,
     ) -> PyResult<Self> {
         let debug = if owner.get().debug_enabled() {
             Some(Box::new(DebugInfo {
@@ -187,23 +196,40 @@ impl Handle {
         } else {
             None
         };
-        let (context, own_context) = match context {
-            Some(ctx) if !ctx.is_none() => (ctx.unbind(), false),
+        let (context, own_context, shared) = match context {
+            Some(ctx) if !ctx.is_none() => (ctx.unbind(), false, false),
             _ => {
-                // SAFETY: the fresh copy is tracked; untracking an object
-                // only we hold is safe (the GIL is held).
                 let copy = copy_context(py)?;
-                unsafe { ffi::PyObject_GC_UnTrack(copy.as_ptr().cast()) };
-                (copy.unbind(), true)
+                let captured = if shareable {
+                    owner
+                        .get()
+                        .shared_context()
+                        .with(py, |s| s.capture(copy))??
+                } else {
+                    Capture::Own(copy)
+                };
+                match captured {
+                    Capture::Shared(shared, unused) => {
+                        drop(unused);
+                        (shared, false, true)
+                    }
+                    Capture::Own(copy) => {
+                        // SAFETY: the fresh copy is tracked; untracking an
+                        // object only we hold is safe (the GIL is held).
+                        unsafe { ffi::PyObject_GC_UnTrack(copy.as_ptr().cast()) };
+                        (copy.unbind(), true, false)
+                    }
+                }
             }
         };
         // SAFETY: a type check on a live object.
         let native_context = unsafe { ffi::PyContext_CheckExact(context.as_ptr()) } != 0;
         Ok(Self {
             callback: GilCell::new(Some(callback)),
-            context: ManuallyDrop::new(context),
+            context: GilSlot::new(context),
             native_context,
             own_context,
+            shared_context: AtomicBool::new(shared),
             owner: ManuallyDrop::new(owner),
             debug,
             cancelled: AtomicBool::new(false),
@@ -255,6 +281,62 @@ impl Handle {
         }
     }
 
+    /// Runs `body` for a handle sharing the loop's empty context: in that
+    /// context while it is empty and free, else in a fresh empty one that
+    /// becomes the handle's own (shared_context.rs).
+    fn run_sharing(
+        slf: &Bound<'_, Self>,
+        shared: &Bound<'_, PyAny>,
+        body: impl FnOnce() -> PyResult<()>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let cell = this.owner.get().shared_context();
+        let me = slf.as_ptr() as usize;
+        if cell.with(py, |s| s.begin(shared, me))?? {
+            let outcome = call_in_context(shared, body);
+            let (kept, released) = cell.with(py, |s| s.end(shared))??;
+            if kept {
+                this.shared_context.store(false, Ordering::Relaxed);
+            }
+            drop(released);
+            return outcome;
+        }
+        let own = empty_context(py)?;
+        this.take_own_context(py, &own);
+        call_in_context(&own, body)
+    }
+
+    /// `get_context()` of a handle sharing the loop's empty context: the
+    /// handle gets a context of its own now, the shared one if it is the
+    /// one running in it, else a fresh empty one.
+    fn own_context_now<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let shared = this.context.get(py);
+        let me = slf.as_ptr() as usize;
+        let (given, released) = this
+            .owner
+            .get()
+            .shared_context()
+            .with(py, |s| s.give(&shared, me))?;
+        drop(released);
+        if given {
+            this.shared_context.store(false, Ordering::Relaxed);
+            return Ok(shared);
+        }
+        let own = empty_context(py)?;
+        this.take_own_context(py, &own);
+        Ok(own)
+    }
+
+    /// Replaces the shared context with `own`, for good.
+    fn take_own_context(&self, py: Python<'_>, own: &Bound<'_, PyAny>) {
+        let old = self.context.replace(py, own.clone().unbind());
+        self.shared_context.store(false, Ordering::Relaxed);
+        drop(old);
+    }
+
     /// Starts loading this handle's context, entered as soon as the handle
     /// runs: `Loop::run_iteration` asks one handle ahead.
     pub(crate) fn prefetch_context(&self) {
@@ -304,22 +386,24 @@ impl Handle {
         let outcome = match &callback {
             Callback::Call { func, args } => {
                 let (func, args) = (func.bind(py), args.bind(py));
-                if this.native_context {
-                    call_in_context(py, &this.context, || func.call1(args).map(drop))
+                let context = this.context.get(py);
+                if this.shared_context.load(Ordering::Relaxed) {
+                    Self::run_sharing(slf, &context, || func.call1(args).map(drop))
+                } else if this.native_context {
+                    call_in_context(&context, || func.call1(args).map(drop))
                 } else {
                     let mut call_args = vec![func.clone()];
                     call_args.extend(args.iter());
-                    this.context
-                        .bind(py)
+                    context
                         .call_method1("run", PyTuple::new(py, call_args)?)
                         .map(drop)
                 }
             }
             // Native callbacks always carry the task's own context.
-            Callback::Step { task, exc } => call_in_context(py, &this.context, || {
+            Callback::Step { task, exc } => call_in_context(&this.context.get(py), || {
                 Task::step(task.bind(py), exc.as_ref().map(|e| e.bind(py).clone()))
             }),
-            Callback::Wakeup { task, future } => call_in_context(py, &this.context, || {
+            Callback::Wakeup { task, future } => call_in_context(&this.context.get(py), || {
                 Task::wakeup(task.bind(py), future.bind(py))
             }),
             // Native system calls: no user code, no context needed.
@@ -330,7 +414,9 @@ impl Handle {
                 transport,
                 read,
                 on_ready,
-            } => call_in_context(py, &this.context, || on_ready(transport.bind(py), *read)),
+            } => call_in_context(&this.context.get(py), || {
+                on_ready(transport.bind(py), *read)
+            }),
         };
         let reported = match outcome {
             Ok(()) => Ok(()),
@@ -401,7 +487,7 @@ impl Drop for Handle {
         // each field is taken once, here, and never used again.
         unsafe {
             let py = Python::assume_attached();
-            drop(ManuallyDrop::take(&mut self.context).into_bound(py));
+            drop(self.context.take().into_bound(py));
             drop(ManuallyDrop::take(&mut self.owner).into_bound(py));
         }
     }
@@ -410,10 +496,10 @@ impl Drop for Handle {
 /// Runs `body` with `context` (an exact `contextvars.Context`) entered, as
 /// `Context.run` would.
 fn call_in_context(
-    py: Python<'_>,
-    context: &Py<PyAny>,
+    context: &Bound<'_, PyAny>,
     body: impl FnOnce() -> PyResult<()>,
 ) -> PyResult<()> {
+    let py = context.py();
     // SAFETY: the GIL is held and `context` is an exact contextvars.Context.
     if unsafe { ffi::PyContext_Enter(context.as_ptr()) } != 0 {
         return Err(PyErr::fetch(py));
@@ -448,9 +534,13 @@ impl Handle {
         self.is_cancelled()
     }
 
-    fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
-        self.track_context();
-        self.context.clone_ref(py)
+    fn get_context<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let this = slf.get();
+        if this.shared_context.load(Ordering::Relaxed) {
+            return Self::own_context_now(slf);
+        }
+        this.track_context();
+        Ok(this.context.get(slf.py()))
     }
 
     fn _run(slf: &Bound<'_, Self>) -> PyResult<()> {

@@ -44,7 +44,7 @@ pub(crate) fn watch<T: IoReady>(
         read,
         on_ready: on_ready_of::<T>,
     };
-    let handle = Handle::with_callback(loop_.py(), callback, None, loop_.clone().unbind())?;
+    let handle = Handle::with_callback(loop_.py(), callback, None, loop_.clone().unbind(), false)?;
     Loop::register_io(loop_, fd, read, handle, T::WRITES_SELDOM_WAIT).map(drop)
 }
 

@@ -20,6 +20,7 @@ mod loop_;
 mod native_types;
 mod pipe_transport;
 mod recv_buffer;
+mod shared_context;
 mod slots;
 mod sock_io;
 mod sockaddr;

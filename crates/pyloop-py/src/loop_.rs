@@ -22,6 +22,7 @@ use crate::future::Future;
 use crate::gil_cell::{take_flag, GilCell};
 use crate::handle::{Callback, Handle, TimerHandle};
 use crate::recv_buffer::RecvBuffer;
+use crate::shared_context::SharedContext;
 use crate::sock_io::{self, SockWait};
 
 /// asyncio adds the clock's resolution when deciding which timers are due;
@@ -93,6 +94,8 @@ pub struct Loop {
     debug: AtomicBool,
     /// `set_task_factory`'s factory.
     task_factory: GilCell<Option<Py<PyAny>>>,
+    /// The empty context handles made without variables share.
+    shared_context: GilCell<SharedContext>,
     /// Receive buffer of the native `sock_recv`, reused between calls.
     scratch: GilCell<RecvBuffer>,
     /// Set before the loop looks at its ready queue to decide whether to
@@ -221,6 +224,7 @@ impl Loop {
             args.clone(),
             context,
             slf.clone().unbind(),
+            true,
         )?;
         Self::enqueue(slf, handle)
     }
@@ -259,7 +263,8 @@ impl Loop {
         if this.debug.load(Ordering::Relaxed) {
             this.check_thread()?;
         }
-        let handle = Handle::with_callback(py, callback, Some(context), slf.clone().unbind())?;
+        let handle =
+            Handle::with_callback(py, callback, Some(context), slf.clone().unbind(), false)?;
         Self::enqueue(slf, handle).map(drop)
     }
 
@@ -326,7 +331,14 @@ impl Loop {
         let this = slf.get();
         this.check_closed()?;
         Self::debug_checks(slf, &callback, "call_at")?;
-        let base = Handle::new(py, callback, args.clone(), context, slf.clone().unbind())?;
+        let base = Handle::new(
+            py,
+            callback,
+            args.clone(),
+            context,
+            slf.clone().unbind(),
+            true,
+        )?;
         base.set_scheduled(true);
         let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when, given));
         let timer = Bound::new(py, init)?;
@@ -354,8 +366,13 @@ impl Loop {
         read: bool,
         wait: Py<SockWait>,
     ) -> PyResult<()> {
-        let handle =
-            Handle::with_callback(slf.py(), Callback::Sock(wait), None, slf.clone().unbind())?;
+        let handle = Handle::with_callback(
+            slf.py(),
+            Callback::Sock(wait),
+            None,
+            slf.clone().unbind(),
+            false,
+        )?;
         Self::register_io(slf, fd, read, handle, false).map(drop)
     }
 
@@ -416,6 +433,10 @@ impl Loop {
     /// would-block): the next readiness check can skip a system call.
     pub(crate) fn note_drained(&self, fd: RawFd, read: bool) {
         self.reactor.drained(fd, read);
+    }
+
+    pub(crate) fn shared_context(&self) -> &GilCell<SharedContext> {
+        &self.shared_context
     }
 
     pub(crate) fn debug_enabled(&self) -> bool {
@@ -643,6 +664,7 @@ impl Loop {
             last_io_poll: AtomicU64::new(0),
             scratch: GilCell::new(RecvBuffer::default()),
             task_factory: GilCell::new(None),
+            shared_context: GilCell::new(SharedContext::default()),
             thread_id: AtomicU64::new(0),
         })
     }
@@ -780,7 +802,14 @@ impl Loop {
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
         // register_io checks that the loop is open.
-        let handle = Handle::new(slf.py(), callback, args.clone(), None, slf.clone().unbind())?;
+        let handle = Handle::new(
+            slf.py(),
+            callback,
+            args.clone(),
+            None,
+            slf.clone().unbind(),
+            false,
+        )?;
         Self::register_io(slf, fd, read, handle, false)
     }
 
@@ -847,6 +876,7 @@ impl Loop {
                 std::mem::take(&mut s.writers),
             )
         })?;
+        drop(self.shared_context.with(py, SharedContext::take)?);
         self.reactor.unwatch_all();
         drop(taken);
         Ok(())
