@@ -218,15 +218,27 @@ impl Loop {
         args: &Bound<'py, PyTuple>,
         context: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, Handle>> {
-        let handle = Handle::new(
+        let handle = Self::new_handle(slf, callback, args, context, true)?;
+        Self::enqueue(slf, handle)
+    }
+
+    /// A handle of this loop for `callback(*args)` (`shareable`: see
+    /// `Handle::with_callback`).
+    fn new_handle(
+        slf: &Bound<'_, Self>,
+        callback: Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+        shareable: bool,
+    ) -> PyResult<Handle> {
+        Handle::new(
             slf.py(),
             callback,
             args.clone(),
             context,
             slf.clone().unbind(),
-            true,
-        )?;
-        Self::enqueue(slf, handle)
+            shareable,
+        )
     }
 
     /// Appends a new handle to the ready queue.
@@ -331,14 +343,7 @@ impl Loop {
         let this = slf.get();
         this.check_closed()?;
         Self::debug_checks(slf, &callback, "call_at")?;
-        let base = Handle::new(
-            py,
-            callback,
-            args.clone(),
-            context,
-            slf.clone().unbind(),
-            true,
-        )?;
+        let base = Self::new_handle(slf, callback, args, context, true)?;
         base.set_scheduled(true);
         let init = PyClassInitializer::from(base).add_subclass(TimerHandle::new(when, given));
         let timer = Bound::new(py, init)?;
@@ -802,14 +807,7 @@ impl Loop {
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<Handle>> {
         // register_io checks that the loop is open.
-        let handle = Handle::new(
-            slf.py(),
-            callback,
-            args.clone(),
-            None,
-            slf.clone().unbind(),
-            false,
-        )?;
+        let handle = Self::new_handle(slf, callback, args, None, false)?;
         Self::register_io(slf, fd, read, handle, false)
     }
 
