@@ -110,5 +110,11 @@ pub(crate) fn empty_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 }
 
 fn is_empty(context: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(context.len()? == 0)
+    // A Context is a mapping only: straight to its length, not through
+    // `PyObject_Size`'s sequence check first.
+    // SAFETY: the GIL is held and `context` is a live object.
+    match unsafe { ffi::PyMapping_Size(context.as_ptr()) } {
+        -1 => Err(PyErr::fetch(context.py())),
+        len => Ok(len == 0),
+    }
 }
