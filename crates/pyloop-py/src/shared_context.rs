@@ -83,11 +83,12 @@ impl SharedContext {
         context: &Bound<'_, PyAny>,
         me: usize,
     ) -> (bool, Option<Py<PyAny>>) {
-        let current = self.context.as_ref().is_some_and(|c| c.is(context));
-        if current && self.runner == me {
-            return (true, self.context.take());
+        if self.runner != me {
+            return (false, None);
         }
-        (false, None)
+        // Still the runner's even if the loop let go of it meanwhile (closed).
+        let current = self.context.as_ref().is_some_and(|c| c.is(context));
+        (true, if current { self.context.take() } else { None })
     }
 
     /// Loop close: let go of the shared context (handles keep it alive).
