@@ -560,10 +560,11 @@ impl Handle {
         Ok(this.context.get(slf.py()))
     }
 
+    /// asyncio's `Handle._run`: runs the callback and keeps it, so a handle
+    /// run by hand while queued runs again when the loop reaches it. The
+    /// loop itself lets go of the callback after running it.
     fn _run(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let outcome = Self::run(slf);
-        Self::finish(slf)?;
-        outcome
+        Self::run(slf)
     }
 
     #[getter]
