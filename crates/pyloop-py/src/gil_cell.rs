@@ -8,7 +8,6 @@
 //! Python object, inside `with`; move values out and drop them afterwards.
 
 use std::cell::UnsafeCell;
-use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -93,48 +92,62 @@ impl<T: Default> GilCell<T> {
     }
 }
 
-/// A replaceable Python reference, only touched with the GIL held. Reading
-/// clones it out and replacing hands the old one back, so no reference into
-/// the slot outlives a call and no Python code runs inside one: unlike
-/// `GilCell`, no borrow flag is needed.
-pub struct GilSlot(UnsafeCell<ManuallyDrop<Py<PyAny>>>);
+/// A value only touched with the GIL held, through calls that run no Python
+/// code: cloning it out (increfs) and swapping it. No reference into the
+/// slot outlives a call, so unlike `GilCell` no borrow flag is needed (and
+/// none of its padding: a handle's callback and context live in these).
+pub struct GilSlot<T>(UnsafeCell<T>);
 
 // SAFETY: the GIL serialises every access (each method takes a token).
-unsafe impl Sync for GilSlot {}
+unsafe impl<T: Send> Sync for GilSlot<T> {}
 
-impl GilSlot {
-    pub fn new(value: Py<PyAny>) -> Self {
-        Self(UnsafeCell::new(ManuallyDrop::new(value)))
+/// A new reference to the same Python objects, made without running Python
+/// code.
+pub trait CloneRef {
+    fn clone_ref(&self, py: Python<'_>) -> Self;
+}
+
+impl<T> CloneRef for Py<T> {
+    fn clone_ref(&self, py: Python<'_>) -> Self {
+        Py::clone_ref(self, py)
+    }
+}
+
+impl<T: CloneRef> CloneRef for Option<T> {
+    fn clone_ref(&self, py: Python<'_>) -> Self {
+        self.as_ref().map(|value| value.clone_ref(py))
+    }
+}
+
+impl<T: CloneRef> GilSlot<T> {
+    pub const fn new(value: T) -> Self {
+        Self(UnsafeCell::new(value))
     }
 
-    pub fn get<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+    pub fn get(&self, py: Python<'_>) -> T {
         // SAFETY: the GIL is held and no `&mut` to the slot is live (only
-        // `replace` makes one, and not across any call).
-        unsafe { (*self.0.get()).bind(py).clone() }
+        // `replace` makes one, and not across any call); cloning runs no
+        // Python code.
+        unsafe { (*self.0.get()).clone_ref(py) }
     }
 
-    /// The object's address, for a prefetch; never dereferenced.
-    pub fn as_ptr(&self) -> *mut pyo3::ffi::PyObject {
-        // SAFETY: reading the pointer value only; it is replaced only with
-        // the GIL held, as every caller here holds it.
-        unsafe { (*self.0.get()).as_ptr() }
-    }
-
-    /// Puts `value` in; the old reference is the caller's to drop.
-    pub fn replace(&self, _py: Python<'_>, value: Py<PyAny>) -> Py<PyAny> {
+    /// Puts `value` in; the old value is the caller's to drop.
+    pub fn replace(&self, _py: Python<'_>, value: T) -> T {
         // SAFETY: the GIL is held and no other reference into the slot is
         // live; the swap runs no Python code.
-        unsafe {
-            ManuallyDrop::into_inner(std::mem::replace(
-                &mut *self.0.get(),
-                ManuallyDrop::new(value),
-            ))
-        }
+        unsafe { std::mem::replace(&mut *self.0.get(), value) }
     }
 
-    /// Takes the reference out for good (the owner's `Drop`).
-    pub fn take(&mut self) -> Py<PyAny> {
-        // SAFETY: called once, from `Drop`; the slot is never read again.
-        unsafe { ManuallyDrop::take(self.0.get_mut()) }
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<T> GilSlot<Py<T>> {
+    /// The object's address, for a prefetch or a GC flag; the slot is only
+    /// replaced with the GIL held, as every caller holds it.
+    pub fn as_ptr(&self) -> *mut pyo3::ffi::PyObject {
+        // SAFETY: reading the pointer value only, with the GIL held.
+        unsafe { (*self.0.get()).as_ptr() }
     }
 }

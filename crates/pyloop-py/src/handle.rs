@@ -8,7 +8,6 @@
 //! callback and arguments as soon as it has run or was cancelled, so a cycle
 //! through user objects (`self.h = loop.call_soon(self.m)`) cannot outlive it.
 
-use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,7 +19,7 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyTuple};
 
 use crate::future::{copy_context, Future};
-use crate::gil_cell::{GilCell, GilSlot};
+use crate::gil_cell::{CloneRef, GilCell, GilSlot};
 use crate::imports::{creation_stack, format_callback};
 use crate::io_ready;
 use crate::loop_::Loop;
@@ -50,7 +49,7 @@ pub(crate) enum Callback {
     },
 }
 
-impl Callback {
+impl CloneRef for Callback {
     fn clone_ref(&self, py: Python<'_>) -> Self {
         match self {
             Self::Call { func, args } => Self::Call {
@@ -77,7 +76,9 @@ impl Callback {
             },
         }
     }
+}
 
+impl Callback {
     /// The callable and arguments this stands for, as asyncio would show
     /// them (reprs, `_callback`, error reports).
     fn parts<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
@@ -136,34 +137,16 @@ struct DebugInfo {
     repr_at_cancel: GilCell<Option<String>>,
 }
 
-/// A handle's callback. Only `cloned` (increfs) and `take` (a move) touch
-/// it, with the GIL held; neither runs Python code, so unlike `GilCell` no
-/// borrow flag is needed, and without its padding a handle is 80 bytes
-/// (pymalloc's 80-byte class, 96 for a timer) instead of 96 (112).
-struct CallbackSlot(UnsafeCell<Option<Callback>>);
-
-// SAFETY: every access holds the GIL (each method takes a token).
-unsafe impl Sync for CallbackSlot {}
-
-impl CallbackSlot {
-    fn cloned(&self, py: Python<'_>) -> Option<Callback> {
-        // SAFETY: the GIL is held and no reference into the slot outlives
-        // a call; cloning runs no Python code.
-        unsafe { (*self.0.get()).as_ref().map(|cb| cb.clone_ref(py)) }
-    }
-
-    fn take(&self, _py: Python<'_>) -> Option<Callback> {
-        // SAFETY: as in `cloned`; the callback is moved out, not dropped.
-        unsafe { (*self.0.get()).take() }
-    }
-}
-
 #[pyclass(frozen, subclass, weakref, freelist = 1024, module = "pyloop._pyloop")]
 pub struct Handle {
-    callback: CallbackSlot,
+    /// Only cloned out or taken (`GilSlot`): without `GilCell`'s borrow flag
+    /// and its padding a handle is 80 bytes (pymalloc's 80-byte class, 96
+    /// for a timer) instead of 88 (96, and 112 for a timer).
+    callback: GilSlot<Option<Callback>>,
     /// Replaced when a handle sharing the loop's empty context gets one of
-    /// its own (shared_context.rs).
-    context: GilSlot,
+    /// its own (shared_context.rs). ManuallyDrop: released in `Drop` as a
+    /// direct decref.
+    context: ManuallyDrop<GilSlot<Py<PyAny>>>,
     /// True for a real `contextvars.Context`: entered through the C API
     /// instead of calling `context.run`.
     native_context: bool,
@@ -248,8 +231,8 @@ impl Handle {
         // SAFETY: a type check on a live object.
         let native_context = unsafe { ffi::PyContext_CheckExact(context.as_ptr()) } != 0;
         Ok(Self {
-            callback: CallbackSlot(UnsafeCell::new(Some(callback))),
-            context: GilSlot::new(context),
+            callback: GilSlot::new(Some(callback)),
+            context: ManuallyDrop::new(GilSlot::new(context)),
             native_context,
             own_context,
             shared_context: AtomicBool::new(shared),
@@ -263,7 +246,7 @@ impl Handle {
 
     /// The future of the native socket call this handle waits for, if any.
     pub(crate) fn sock_future(&self, py: Python<'_>) -> PyResult<Option<Py<Future>>> {
-        Ok(match self.callback.cloned(py) {
+        Ok(match self.callback.get(py) {
             Some(Callback::Sock(wait)) => Some(wait.get().future().clone_ref(py)),
             _ => None,
         })
@@ -283,7 +266,7 @@ impl Handle {
             return Ok(());
         }
         let py = handle.py();
-        if let Some(released) = this.callback.take(py) {
+        if let Some(released) = this.callback.replace(py, None) {
             released.release(py);
         }
         Ok(())
@@ -336,7 +319,7 @@ impl Handle {
     fn own_context_now<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let shared = this.context.get(py);
+        let shared = this.bound_context(py);
         let me = slf.as_ptr() as usize;
         let (given, released) = this
             .owner
@@ -351,6 +334,10 @@ impl Handle {
         let own = empty_context(py)?;
         this.take_own_context(py, &own);
         Ok(own)
+    }
+
+    fn bound_context<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.context.get(py).into_bound(py)
     }
 
     /// Replaces the shared context with `own`, for good.
@@ -386,7 +373,7 @@ impl Handle {
         &self,
         py: Python<'py>,
     ) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>)>> {
-        self.callback.cloned(py).map(|cb| cb.parts(py)).transpose()
+        self.callback.get(py).map(|cb| cb.parts(py)).transpose()
     }
 
     /// Runs the callback. Errors go to the loop's exception handler; only
@@ -397,13 +384,13 @@ impl Handle {
     pub(crate) fn run(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let Some(callback) = this.callback.cloned(py) else {
+        let Some(callback) = this.callback.get(py) else {
             return Ok(());
         };
         let outcome = match &callback {
             Callback::Call { func, args } => {
                 let (func, args) = (func.bind(py), args.bind(py));
-                let context = this.context.get(py);
+                let context = this.bound_context(py);
                 if this.shared_context.load(Ordering::Relaxed) {
                     Self::run_sharing(slf, &context, || func.call1(args).map(drop))
                 } else if this.native_context {
@@ -417,10 +404,10 @@ impl Handle {
                 }
             }
             // Native callbacks always carry the task's own context.
-            Callback::Step { task, exc } => call_in_context(&this.context.get(py), || {
+            Callback::Step { task, exc } => call_in_context(&this.bound_context(py), || {
                 Task::step(task.bind(py), exc.as_ref().map(|e| e.bind(py).clone()))
             }),
-            Callback::Wakeup { task, future } => call_in_context(&this.context.get(py), || {
+            Callback::Wakeup { task, future } => call_in_context(&this.bound_context(py), || {
                 Task::wakeup(task.bind(py), future.bind(py))
             }),
             // Native system calls: no user code, no context needed.
@@ -431,7 +418,7 @@ impl Handle {
                 transport,
                 read,
                 on_ready,
-            } => call_in_context(&this.context.get(py), || {
+            } => call_in_context(&this.bound_context(py), || {
                 on_ready(transport.bind(py), *read)
             }),
         };
@@ -504,7 +491,11 @@ impl Drop for Handle {
         // each field is taken once, here, and never used again.
         unsafe {
             let py = Python::assume_attached();
-            drop(self.context.take().into_bound(py));
+            drop(
+                ManuallyDrop::take(&mut self.context)
+                    .into_inner()
+                    .into_bound(py),
+            );
             drop(ManuallyDrop::take(&mut self.owner).into_bound(py));
         }
     }
@@ -557,7 +548,7 @@ impl Handle {
             return Self::own_context_now(slf);
         }
         this.track_context();
-        Ok(this.context.get(slf.py()))
+        Ok(this.bound_context(slf.py()))
     }
 
     /// asyncio's `Handle._run`: runs the callback and keeps it, so a handle
