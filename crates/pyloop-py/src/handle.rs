@@ -26,6 +26,7 @@ use crate::loop_::Loop;
 use crate::shared_context::{empty_context, Capture};
 use crate::sock_io::SockWait;
 use crate::task::{Task, TaskStep, TaskWakeup};
+use crate::vectorcall::call_with_tuple;
 
 /// What a handle runs.
 pub(crate) enum Callback {
@@ -392,9 +393,9 @@ impl Handle {
                 let (func, args) = (func.bind(py), args.bind(py));
                 let context = this.bound_context(py);
                 if this.shared_context.load(Ordering::Relaxed) {
-                    Self::run_sharing(slf, &context, || func.call1(args).map(drop))
+                    Self::run_sharing(slf, &context, || call_with_tuple(func, args).map(drop))
                 } else if this.native_context {
-                    call_in_context(&context, || func.call1(args).map(drop))
+                    call_in_context(&context, || call_with_tuple(func, args).map(drop))
                 } else {
                     let mut call_args = vec![func.clone()];
                     call_args.extend(args.iter());

@@ -35,6 +35,7 @@ mod transport;
 mod transport_core;
 mod transport_flow;
 mod transport_repr;
+mod vectorcall;
 mod write_side;
 
 use pyo3::prelude::*;

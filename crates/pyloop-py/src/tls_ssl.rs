@@ -9,14 +9,14 @@
 //! the name up on every call. Any other object (a subclass, a custom
 //! `sslobject_class`) is called through its attributes as Python would.
 
-use std::ptr;
-
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
+
+use crate::vectorcall::vectorcall;
 
 /// The two C types and their descriptors, found once.
 struct Descriptors {
@@ -52,27 +52,6 @@ fn descriptors(py: Python<'_>) -> PyResult<&Descriptors> {
             socket_type: socket_type.unbind(),
         })
     })
-}
-
-/// `callable(*args)` through the vectorcall protocol.
-fn vectorcall<'py>(
-    py: Python<'py>,
-    callable: &Py<PyAny>,
-    args: &[*mut ffi::PyObject],
-) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: `args` holds borrowed references that outlive the call; the
-    // result is a new reference or NULL with an exception set.
-    unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyObject_Vectorcall(
-                callable.as_ptr(),
-                args.as_ptr(),
-                args.len(),
-                ptr::null_mut(),
-            ),
-        )
-    }
 }
 
 /// Whether `obj`'s type is `wanted` itself (not a subclass).
