@@ -11,6 +11,7 @@ import gc
 import re
 import sys
 import threading
+import tracemalloc
 import weakref
 from typing import Any
 
@@ -530,3 +531,71 @@ def test_call_soon_replaced_on_a_loop_class_after_use(pyloop: Any) -> None:
         assert "call_soon" in calls
     finally:
         loop.close()
+
+
+def test_tasks_and_futures_take_attributes_of_their_own(loop: asyncio.AbstractEventLoop) -> None:
+    # asyncio's C Task and Future have an instance dict; libraries use it
+    # (mitmproxy sets `task.created` on every task it starts).
+    seen: list[Any] = []
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.created = 1.5  # type: ignore[attr-defined]
+        fut = loop.create_future()
+        fut.tag = ["kept"]  # type: ignore[attr-defined]
+        seen.append((task.created, fut.tag))  # type: ignore[attr-defined]
+        del fut.tag  # type: ignore[attr-defined]
+        with pytest.raises(AttributeError):
+            fut.tag  # type: ignore[attr-defined]  # noqa: B018
+        # Like the C types, the slot is there but no `__dict__` attribute.
+        seen.append((hasattr(fut, "__dict__"), hasattr(task, "__dict__")))
+
+    loop.run_until_complete(main())
+    assert seen == [(1.5, ["kept"]), (False, False)]
+
+
+def test_a_cycle_through_a_future_attribute_is_collected(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    class Holder:
+        future: Any = None
+
+    holder = Holder()
+    fut = loop.create_future()
+    holder.future = fut
+    fut.holder = holder  # type: ignore[attr-defined]
+    gone = weakref.ref(holder)
+    del holder, fut
+    gc.collect()
+    assert gone() is None
+
+
+def test_future_attributes_are_released_with_the_future(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    class Payload:
+        pass
+
+    payloads = []
+    for _ in range(1000):
+        fut = loop.create_future()
+        fut.payload = Payload()  # type: ignore[attr-defined]
+        payloads.append(weakref.ref(fut.payload))  # type: ignore[attr-defined]
+    del fut
+    assert all(ref() is None for ref in payloads)
+
+    # The dicts go too: 20,000 left behind would be over a megabyte.
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(20_000):
+            fut = loop.create_future()
+            fut.number = number  # type: ignore[attr-defined]
+        del fut
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200_000

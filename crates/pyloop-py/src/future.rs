@@ -27,6 +27,7 @@ use crate::handle::Callback;
 use crate::imports::{
     creation_stack, future_repr_info, generic_alias, get_event_loop, repr_from_info,
 };
+use crate::instance_dict::{self, InstanceDict};
 use crate::loop_::Loop;
 use crate::native_types;
 use crate::task::{Task, TaskWakeup};
@@ -97,6 +98,8 @@ pub struct Future {
     /// queued without a Python-level method call.
     native_loop: AtomicBool,
     core: GilCell<FutureCore>,
+    /// Attributes set from Python (instance_dict.rs).
+    dict: InstanceDict,
 }
 
 impl Future {
@@ -108,6 +111,7 @@ impl Future {
             log_traceback: AtomicBool::new(false),
             native_loop: AtomicBool::new(false),
             core: GilCell::new(FutureCore::default()),
+            dict: InstanceDict::new(),
         }
     }
 
@@ -738,15 +742,28 @@ impl Future {
                 visit.call(obj)?;
             }
         }
-        Ok(())
+        self.dict.visit(&visit)
     }
 
     fn __clear__(&self) {
         self.core.clear();
+        self.dict.clear();
     }
 }
 
 impl Future {
+    /// Gives Future and Task (and their Rust-made instances) the `__dict__`
+    /// slot of asyncio's C types; once, when the module loads.
+    pub(crate) fn install_instance_dicts(py: Python<'_>) -> PyResult<()> {
+        let future = Bound::new(py, Self::empty())?;
+        instance_dict::install(&future, &future.get().dict)?;
+        let task = Bound::new(
+            py,
+            PyClassInitializer::from(Self::empty()).add_subclass(Task::empty()),
+        )?;
+        instance_dict::install(&task, &task.as_super().get().dict)
+    }
+
     /// `__del__`: "exception was never retrieved", through the loop's
     /// exception handler (called from the type's tp_finalize).
     pub(crate) fn finalize(slf: &Bound<'_, Self>) -> PyResult<()> {

@@ -13,6 +13,7 @@ mod gc_fields;
 mod gil_cell;
 mod handle;
 mod imports;
+mod instance_dict;
 mod io_ready;
 mod job_handle;
 mod job_queue;
@@ -51,6 +52,7 @@ fn _pyloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<future::Future>()?;
     m.add_class::<future_iter::FutureIter>()?;
     m.add_class::<task::Task>()?;
+    future::Future::install_instance_dicts(m.py())?;
     m.add_class::<task::TaskStep>()?;
     m.add_class::<task::TaskWakeup>()?;
     m.add_class::<sock_io::SockWait>()?;
