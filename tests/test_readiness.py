@@ -196,6 +196,33 @@ def test_ready_callbacks_do_not_starve_io(loop: asyncio.AbstractEventLoop, pair)
     run_briefly(loop)
 
 
+def test_a_fd_ready_before_an_iteration_is_served_in_it(
+    loop: asyncio.AbstractEventLoop, pair
+) -> None:  # type: ignore[no-untyped-def]
+    # asyncio polls its selector in every iteration, busy or not: data sent
+    # before a sleep(0) reaches the reader in the next iteration, after the
+    # sleeping task's step, so the task sees it after its second sleep(0).
+    # Tests count on it (websockets' assertFrameSent).
+    a, b = pair
+    order: list[str] = []
+
+    def on_read() -> None:
+        order.append(f"read {b.recv(10)!r}")
+
+    async def sender() -> None:
+        loop.add_reader(b, on_read)
+        for turn in range(3):
+            a.send(b"%d" % turn)
+            await asyncio.sleep(0)
+            order.append("step")
+            await asyncio.sleep(0)
+            order.append("step")
+        loop.remove_reader(b)
+
+    loop.run_until_complete(sender())
+    assert order == [entry for turn in range(3) for entry in ("step", f"read b'{turn}'", "step")]
+
+
 def nonblocking_socketpair() -> tuple[socket.socket, socket.socket]:
     a, b = socket.socketpair()
     a.setblocking(False)

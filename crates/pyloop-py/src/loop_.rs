@@ -29,12 +29,6 @@ use crate::sock_io::{self, SockWait};
 /// CLOCK_MONOTONIC's is one nanosecond.
 const CLOCK_RESOLUTION: f64 = 1e-9;
 
-/// While callbacks keep the loop busy, watched fds are polled (a zero-timeout
-/// turn of the I/O driver) at most this often: often enough that I/O is never
-/// held back noticeably, rarely enough that a request/response exchange does
-/// not pay a second epoll_wait for every wake-up.
-const BUSY_IO_POLL_INTERVAL: f64 = 100e-6;
-
 /// What a step asks for: another iteration at once (callbacks are ready and
 /// no I/O poll is due), or something of `Reactor::drive`.
 enum Step {
@@ -103,9 +97,6 @@ pub struct Loop {
     /// wake-up when the loop may be asleep. The GIL orders the push and the
     /// look, so a push either is seen or finds this flag set.
     may_sleep: AtomicBool,
-    /// When the I/O driver was last turned (park or zero-timeout poll), as
-    /// `f64::to_bits` of the loop clock.
-    last_io_poll: AtomicU64,
     /// `pthread_self()` of the thread inside `_run`, 0 when not running.
     thread_id: AtomicU64,
 }
@@ -556,8 +547,10 @@ impl Loop {
         Step::Next(match self.park_deadline(py) {
             Err(err) => Next::Done(Err(err)),
             Ok(Wait::Until(deadline)) => Next::Wait(deadline),
-            Ok(Wait::Busy) if first || (self.reactor.watches_fds() && self.io_poll_due()) => {
-                // Callbacks are waiting, but watched fds still get their turn.
+            Ok(Wait::Busy) if first || self.reactor.watches_fds() => {
+                // Callbacks are waiting, but watched fds are polled in every
+                // iteration, as asyncio's selector does: a fd made ready
+                // before an iteration starts has its callback run in it.
                 Next::PollIo
             }
             Ok(Wait::Busy) => return Step::Again,
@@ -574,7 +567,6 @@ impl Loop {
     ) -> PyResult<()> {
         let py = slf.py();
         if woke.is_some() {
-            self.note_io_poll();
             // Runs Python-level signal handlers; the default SIGINT handler
             // raises KeyboardInterrupt out of run_forever, as in asyncio.
             py.check_signals()?;
@@ -617,16 +609,6 @@ impl Loop {
         Ok(())
     }
 
-    fn note_io_poll(&self) {
-        self.last_io_poll
-            .store(monotonic().to_bits(), Ordering::Relaxed);
-    }
-
-    fn io_poll_due(&self) -> bool {
-        let last = f64::from_bits(self.last_io_poll.load(Ordering::Relaxed));
-        monotonic() - last >= BUSY_IO_POLL_INTERVAL
-    }
-
     /// Debug mode: runs `handle` as `_current_handle` (the default exception
     /// handler reports where it was created) and logs it when it took too long.
     fn run_timed(slf: &Bound<'_, Self>, handle: &Bound<'_, Handle>) -> PyResult<()> {
@@ -666,7 +648,6 @@ impl Loop {
             running: AtomicBool::new(false),
             debug: AtomicBool::new(false),
             may_sleep: AtomicBool::new(false),
-            last_io_poll: AtomicU64::new(0),
             scratch: GilCell::new(RecvBuffer::default()),
             task_factory: GilCell::new(None),
             shared_context: GilCell::new(SharedContext::default()),
