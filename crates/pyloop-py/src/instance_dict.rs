@@ -12,6 +12,7 @@
 
 use std::cell::UnsafeCell;
 
+use pyo3::exceptions::PySystemError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::type_object::PyTypeInfo;
@@ -61,9 +62,7 @@ pub(crate) fn install<T: PyTypeInfo>(instance: &Bound<'_, T>, slot: &InstanceDic
         .checked_sub(instance.as_ptr() as usize)
         .and_then(|offset| ffi::Py_ssize_t::try_from(offset).ok())
         .filter(|&offset| offset > 0)
-        .ok_or_else(|| {
-            pyo3::exceptions::PySystemError::new_err("instance dict slot outside its object")
-        })?;
+        .ok_or_else(|| PySystemError::new_err("instance dict slot outside its object"))?;
     let py = instance.py();
     let ty = T::type_object_raw(py);
     // SAFETY: the type object is live (the module holds it) and no instance

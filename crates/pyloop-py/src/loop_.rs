@@ -30,7 +30,7 @@ use crate::sock_io::{self, SockWait};
 const CLOCK_RESOLUTION: f64 = 1e-9;
 
 /// What a step asks for: another iteration at once (callbacks are ready and
-/// no I/O poll is due), or something of `Reactor::drive`.
+/// no fd is watched), or something of `Reactor::drive`.
 enum Step {
     Again,
     Next(Next<PyResult<()>>),
