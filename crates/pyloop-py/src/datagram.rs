@@ -537,8 +537,8 @@ impl DatagramTransport {
         if let Ok(bytes) = data.downcast::<PyBytes>() {
             return Ok(bytes.as_bytes().to_vec());
         }
-        match ByteView::get(data, false) {
-            Ok(view) => Ok(view.as_slice().to_vec()),
+        match ByteView::read(data, <[u8]>::to_vec) {
+            Ok(copy) => Ok(copy),
             // A non-contiguous memoryview: bytes() still copies it.
             Err(_) => {
                 let copied = data.py().get_type::<PyBytes>().call1((data,))?;
@@ -563,8 +563,8 @@ impl DatagramTransport {
             // sock.sendto takes the object itself.
             this.send_one(sock, &[], dest, Some(data))?
         } else {
-            match ByteView::get(data, false) {
-                Ok(view) => this.send_one(sock, view.as_slice(), dest, Some(data))?,
+            match ByteView::read(data, |view| this.send_one(sock, view, dest, Some(data))) {
+                Ok(sent) => sent?,
                 // A non-contiguous memoryview: socket.send refuses it too.
                 Err(err) => Err(sort(py, err)?),
             }

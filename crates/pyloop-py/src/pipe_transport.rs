@@ -389,6 +389,32 @@ impl WritePipeTransport {
         core::schedule_connection_lost(slf, exc)
     }
 
+    /// `write`'s bytes, whatever object they came in.
+    fn write_slice(slf: &Bound<'_, Self>, slice: &[u8]) -> PyResult<()> {
+        let py = slf.py();
+        if slice.is_empty() {
+            return Ok(());
+        }
+        let lost = slf.get().with(py, |s| {
+            if s.conn_lost > 0 || s.core.closing {
+                s.conn_lost += 1;
+                Some(s.conn_lost - 1)
+            } else {
+                None
+            }
+        })?;
+        if let Some(lost) = lost {
+            if lost >= CONNLOST_WRITES_WARN {
+                asyncio_logger(py)?.call_method1(
+                    "warning",
+                    ("pipe closed by peer or os.write(pipe, data) raised exception.",),
+                )?;
+            }
+            return Ok(());
+        }
+        Self::write_bytes(slf, slice)
+    }
+
     fn write_bytes(slf: &Bound<'_, Self>, data: &[u8]) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
@@ -478,8 +504,6 @@ impl WritePipeTransport {
     }
 
     fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
         let bytes = data.downcast::<PyBytes>().ok();
         if bytes.is_none()
             && !data.is_instance_of::<PyByteArray>()
@@ -488,36 +512,10 @@ impl WritePipeTransport {
             // asyncio asserts the type.
             return Err(PyAssertionError::new_err(data.repr()?.unbind()));
         }
-        let view = match bytes {
-            Some(_) => None,
-            None => Some(ByteView::get(data, false)?),
-        };
-        let slice = match (&bytes, &view) {
-            (Some(bytes), _) => bytes.as_bytes(),
-            (None, Some(view)) => view.as_slice(),
-            (None, None) => &[],
-        };
-        if slice.is_empty() {
-            return Ok(());
+        match bytes {
+            Some(bytes) => Self::write_slice(slf, bytes.as_bytes()),
+            None => ByteView::read(data, |view| Self::write_slice(slf, view))?,
         }
-        let lost = this.with(py, |s| {
-            if s.conn_lost > 0 || s.core.closing {
-                s.conn_lost += 1;
-                Some(s.conn_lost - 1)
-            } else {
-                None
-            }
-        })?;
-        if let Some(lost) = lost {
-            if lost >= CONNLOST_WRITES_WARN {
-                asyncio_logger(py)?.call_method1(
-                    "warning",
-                    ("pipe closed by peer or os.write(pipe, data) raised exception.",),
-                )?;
-            }
-            return Ok(());
-        }
-        Self::write_bytes(slf, slice)
     }
 
     /// asyncio's: the pieces joined, then one `write`.

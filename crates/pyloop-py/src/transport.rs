@@ -185,19 +185,21 @@ impl SocketTransport {
             Some(tls) => TlsCore::buffer_for(tls, -1),
             None => protocol.call_method1(intern!(py, "get_buffer"), (-1,)),
         };
-        let view = buffer
-            .and_then(|buf| ByteView::get(&buf, true))
-            .and_then(|view| {
-                if view.len() == 0 {
-                    Err(PyRuntimeError::new_err(
-                        "get_buffer() returned an empty buffer",
-                    ))
-                } else {
-                    Ok(view)
-                }
+        // The bytes are received while the buffer is held, and the view is
+        // released before the protocol hears of them.
+        let received = buffer
+            .and_then(|buf| {
+                ByteView::write(&buf, |bytes| {
+                    let asked = bytes.len();
+                    (asked > 0).then(|| (asked, sys_io::recv(this.fd, bytes)))
+                })
+            })
+            .and_then(|received| {
+                received
+                    .ok_or_else(|| PyRuntimeError::new_err("get_buffer() returned an empty buffer"))
             });
-        let mut view = match view {
-            Ok(view) => view,
+        let (asked, got) = match received {
+            Ok(received) => received,
             Err(err) => {
                 return Self::protocol_failed(
                     slf,
@@ -206,9 +208,6 @@ impl SocketTransport {
                 )
             }
         };
-        let asked = view.len();
-        let got = sys_io::recv(this.fd, view.as_mut_slice());
-        drop(view);
         if matches!(got, Ok(None)) || matches!(got, Ok(Some(n)) if n < asked) {
             this.loop_.get().note_drained(this.fd, true);
         }
@@ -527,10 +526,7 @@ impl SocketTransport {
         }
         match bytes {
             Some(bytes) => Self::write_bytes(slf, bytes.as_bytes()),
-            None => {
-                let view = ByteView::get(data, false)?;
-                Self::write_bytes(slf, view.as_slice())
-            }
+            None => ByteView::read(data, |view| Self::write_bytes(slf, view))?,
         }
     }
 }
