@@ -386,6 +386,16 @@ class _EmptyBuffer(BufferedRecorder):
         return memoryview(bytearray())
 
 
+class _ReadOnlyBuffer(BufferedRecorder):
+    def get_buffer(self, sizehint: int) -> bytes:
+        return b"read-only"
+
+
+class _NoBuffer(BufferedRecorder):
+    def get_buffer(self, sizehint: int) -> None:
+        return None
+
+
 class _FailingDataReceived(Recorder):
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -408,11 +418,22 @@ class _FailingEofReceived(Recorder):
     ("factory", "message", "error"),
     [
         (_EmptyBuffer, "Fatal error: protocol.get_buffer() call failed.", RuntimeError),
+        # asyncio's recv_into refuses a buffer it cannot write to.
+        (_ReadOnlyBuffer, "Fatal read error on socket transport", TypeError),
+        # asyncio's len() of the buffer fails first.
+        (_NoBuffer, "Fatal error: protocol.get_buffer() call failed.", TypeError),
         (_FailingDataReceived, "Fatal error: protocol.data_received() call failed.", None),
         (_FailingBufferUpdated, "Fatal error: protocol.buffer_updated() call failed.", None),
         (_FailingEofReceived, "Fatal error: protocol.eof_received() call failed.", None),
     ],
-    ids=["empty-get_buffer", "data_received", "buffer_updated", "eof_received"],
+    ids=[
+        "empty-get_buffer",
+        "read-only-buffer",
+        "no-buffer",
+        "data_received",
+        "buffer_updated",
+        "eof_received",
+    ],
 )
 def test_a_failing_protocol_callback_is_fatal_to_the_transport(
     loop: asyncio.AbstractEventLoop, factory: Any, message: str, error: type | None

@@ -41,6 +41,12 @@ const MAX_READ: usize = 256 * 1024;
 /// Reads for TLS up to this long go to its BIO as a bytes object (cheaper
 /// to make than a memoryview), longer ones as a view (no copy).
 const TLS_BYTES_READ: usize = 4 * 1024;
+const FATAL_READ: &str = "Fatal read error on socket transport";
+const GET_BUFFER_FAILED: &str = "Fatal error: protocol.get_buffer() call failed.";
+
+fn empty_buffer() -> PyErr {
+    PyRuntimeError::new_err("get_buffer() returned an empty buffer")
+}
 pub(crate) struct State {
     /// The socket object, the protocol, extra, the registrations.
     core: Core,
@@ -132,12 +138,7 @@ impl SocketTransport {
             Ok(None) => Ok(None),
             Ok(Some((0, _))) => Self::eof_received(slf).map(|()| None),
             Ok(Some((_, made))) => Ok(Some(made)),
-            Err(err) => Self::fatal_error(
-                slf,
-                os_error(slf.py(), err),
-                "Fatal read error on socket transport",
-            )
-            .map(|()| None),
+            Err(err) => Self::fatal_error(slf, os_error(slf.py(), err), FATAL_READ).map(|()| None),
         }
     }
 
@@ -185,27 +186,32 @@ impl SocketTransport {
             Some(tls) => TlsCore::buffer_for(tls, -1),
             None => protocol.call_method1(intern!(py, "get_buffer"), (-1,)),
         };
+        let buffer = match buffer {
+            Ok(buffer) => buffer,
+            Err(err) => return Self::protocol_failed(slf, err, GET_BUFFER_FAILED),
+        };
         // The bytes are received while the buffer is held, and the view is
         // released before the protocol hears of them.
-        let received = buffer
-            .and_then(|buf| {
-                ByteView::write(&buf, |bytes| {
-                    let asked = bytes.len();
-                    (asked > 0).then(|| (asked, sys_io::recv(this.fd, bytes)))
-                })
-            })
-            .and_then(|received| {
-                received
-                    .ok_or_else(|| PyRuntimeError::new_err("get_buffer() returned an empty buffer"))
-            });
+        let received = ByteView::write(&buffer, |bytes| {
+            let asked = bytes.len();
+            (asked > 0).then(|| (asked, sys_io::recv(this.fd, bytes)))
+        });
         let (asked, got) = match received {
-            Ok(received) => received,
-            Err(err) => {
-                return Self::protocol_failed(
-                    slf,
-                    err,
-                    "Fatal error: protocol.get_buffer() call failed.",
-                )
+            Ok(Some(received)) => received,
+            // asyncio asks len() first: an empty buffer (or none) is the
+            // protocol's error; a full one refused is recv_into's.
+            Ok(None) => return Self::protocol_failed(slf, empty_buffer(), GET_BUFFER_FAILED),
+            Err(refused) => {
+                return match buffer.len() {
+                    Err(err) => Self::protocol_failed(slf, err, GET_BUFFER_FAILED),
+                    Ok(0) => Self::protocol_failed(slf, empty_buffer(), GET_BUFFER_FAILED),
+                    Ok(_) => {
+                        let err = PyTypeError::new_err(format!(
+                            "get_buffer() must return a writable bytes-like object: {refused}"
+                        ));
+                        Self::fatal_error(slf, exc_object(py, err), FATAL_READ)
+                    }
+                }
             }
         };
         if matches!(got, Ok(None)) || matches!(got, Ok(Some(n)) if n < asked) {
@@ -215,13 +221,7 @@ impl SocketTransport {
             Ok(None) => return Ok(()),
             Ok(Some(0)) => return Self::eof_received(slf),
             Ok(Some(n)) => n,
-            Err(err) => {
-                return Self::fatal_error(
-                    slf,
-                    os_error(py, err),
-                    "Fatal read error on socket transport",
-                )
-            }
+            Err(err) => return Self::fatal_error(slf, os_error(py, err), FATAL_READ),
         };
         let updated = match tls {
             Some(tls) => tls_data::buffer_updated(tls, isize::try_from(nbytes).unwrap_or(0)),
