@@ -36,6 +36,41 @@ def test_pyloop_hands_out_its_native_types(pyloop: Any) -> None:
         loop.close()
 
 
+def test_futures_and_tasks_are_instances_of_asyncio_classes(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # Libraries check these before trusting a task's waiter (anyio's cancel
+    # scopes: a done waiter is not cancelled, or the value it holds is lost).
+    async def main() -> list[bool]:
+        fut = loop.create_future()
+        task = asyncio.current_task()
+        assert task is not None
+        return [
+            isinstance(fut, asyncio.Future),
+            isinstance(fut, asyncio.Task),
+            isinstance(task, asyncio.Task),
+            isinstance(task, asyncio.Future),
+            isinstance(fut, type(fut)),
+            isinstance(task, type(task)),
+        ]
+
+    assert loop.run_until_complete(main()) == [True, False, True, True, True, True]
+
+
+def test_a_subclass_of_the_native_future_keeps_its_own_class(pyloop: Any) -> None:
+    class Mine(pyloop.Future):
+        pass
+
+    loop = pyloop.new_event_loop()
+    try:
+        fut = Mine(loop=loop)
+        assert fut.__class__ is Mine
+        assert isinstance(fut, Mine)
+        assert type(loop.create_future()) is pyloop.Future
+    finally:
+        loop.close()
+
+
 def test_future_states_and_errors(loop: asyncio.AbstractEventLoop) -> None:
     seen: list[Any] = []
     fut = loop.create_future()
@@ -348,7 +383,7 @@ def test_task_factory_is_honoured(loop: asyncio.AbstractEventLoop) -> None:
 
     loop.set_task_factory(factory)
     task = loop.create_task(job())
-    assert isinstance(task, asyncio.Task)  # the README's recipe for isinstance checks
+    assert type(task) is asyncio.Task
     assert loop.run_until_complete(task) == 7
     assert made == ["job"]
 

@@ -25,7 +25,8 @@ use crate::future_iter::FutureIter;
 use crate::gil_cell::{take_flag, GilCell};
 use crate::handle::Callback;
 use crate::imports::{
-    creation_stack, future_repr_info, generic_alias, get_event_loop, repr_from_info,
+    asyncio_future_class, asyncio_task_class, creation_stack, future_repr_info, generic_alias,
+    get_event_loop, repr_from_info,
 };
 use crate::instance_dict::{self, InstanceDict};
 use crate::loop_::Loop;
@@ -651,6 +652,24 @@ impl Future {
         }
         self.log_traceback.store(false, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// asyncio's class for the native types: `isinstance` falls back to
+    /// `__class__` when the type check fails, so `isinstance(f,
+    /// asyncio.Future)` (and `asyncio.Task` for a task) holds, as libraries
+    /// check before they trust a waiter (anyio's cancel scopes do). `type(f)`
+    /// is still the native type; a Python subclass reports itself.
+    #[getter(__class__)]
+    fn class_face<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let own = slf.get_type();
+        if own.is(py.get_type::<Future>()) {
+            return Ok(asyncio_future_class(py)?.clone());
+        }
+        if own.is(py.get_type::<Task>()) {
+            return Ok(asyncio_task_class(py)?.clone());
+        }
+        Ok(own.into_any())
     }
 
     #[getter]

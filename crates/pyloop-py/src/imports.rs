@@ -38,6 +38,8 @@ asyncio_fn!(task_repr_info, "asyncio.base_tasks", "_task_repr_info");
 asyncio_fn!(task_get_stack, "asyncio.base_tasks", "_task_get_stack");
 asyncio_fn!(task_print_stack, "asyncio.base_tasks", "_task_print_stack");
 asyncio_fn!(generic_alias, "types", "GenericAlias");
+asyncio_fn!(asyncio_future_class, "asyncio", "Future");
+asyncio_fn!(asyncio_task_class, "asyncio", "Task");
 asyncio_fn!(asyncio_logger, "asyncio.log", "logger");
 asyncio_fn!(
     buffered_protocol_class,
