@@ -164,6 +164,28 @@ def test_bad_fds(loop: asyncio.AbstractEventLoop) -> None:
         loop.add_reader(regular, print)  # epoll refuses regular files
 
 
+def test_a_socket_closed_since_it_was_added_is_removed_by_identity(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # As asyncio's selectors: fileno() is -1 now, so the registration is
+    # found by the object it was made with (anyio removes its reader after
+    # closing the socket); an object never added still raises ValueError.
+    a, b = socket.socketpair()
+    other = socket.socket()
+    other.close()
+    loop.add_reader(a, lambda: None)
+    loop.add_writer(b, lambda: None)
+    a.close()
+    b.close()
+    assert loop.remove_reader(a) is True
+    assert loop.remove_writer(b) is True
+    for removal in (loop.remove_reader, loop.remove_writer):
+        with pytest.raises(ValueError):  # no longer registered
+            removal(a)
+        with pytest.raises(ValueError):  # never was
+            removal(other)
+
+
 def test_closed_loop(loop: asyncio.AbstractEventLoop, pair) -> None:  # type: ignore[no-untyped-def]
     _, b = pair
     loop.add_reader(b, print)

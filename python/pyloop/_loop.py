@@ -110,6 +110,10 @@ class Loop(
         self._asyncgens = weakref.WeakSet()
         # fd -> live transport, so fd-level calls can refuse a transport's fd.
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        # fd -> the object given to add_reader/add_writer, kept as a selector
+        # keeps it: a socket closed since (fileno() -1) is still found by identity.
+        self._reader_objects: dict[int, Any] = {}
+        self._writer_objects: dict[int, Any] = {}
         self._asyncgens_shutdown_called = False
         self._origin_tracking = False
         self._saved_origin_depth = 0
@@ -218,6 +222,8 @@ class Loop(
                 self._remove_all_signal_handlers()
         self._hand_children_to_reapers()
         self._close()
+        self._reader_objects.clear()
+        self._writer_objects.clear()
         self._shut_down_executor_nowait()
 
     # -- fd readiness (native: one Tokio registration per fd) -------------------------
@@ -229,23 +235,40 @@ class Loop(
         fileno = _fd_of(fd)
         self._check_fd_free(fileno, fd)
         self._add_io(fileno, True, callback, args)
+        self._reader_objects[fileno] = fd
         return None
 
     def remove_reader(self, fd: Any) -> bool:
-        fileno = _fd_of(fd)
-        self._check_fd_free(fileno, fd)
+        fileno = self._registered_fd(fd)
+        self._reader_objects.pop(fileno, None)
         return self._remove_io(fileno, True)
 
     def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
         fileno = _fd_of(fd)
         self._check_fd_free(fileno, fd)
         self._add_io(fileno, False, callback, args)
+        self._writer_objects[fileno] = fd
         return None
 
     def remove_writer(self, fd: Any) -> bool:
-        fileno = _fd_of(fd)
-        self._check_fd_free(fileno, fd)
+        fileno = self._registered_fd(fd)
+        self._writer_objects.pop(fileno, None)
         return self._remove_io(fileno, False)
+
+    def _registered_fd(self, fileobj: Any) -> int:
+        """The fd of ``fileobj``; failing that (a socket closed since it was
+        added), the fd it was added with, looked up by identity as asyncio's
+        selectors do; else their ValueError."""
+        try:
+            fileno = _fd_of(fileobj)
+        except ValueError:
+            for added in (self._reader_objects, self._writer_objects):
+                for fileno, obj in added.items():
+                    if obj is fileobj:
+                        return fileno
+            raise
+        self._check_fd_free(fileno, fileobj)
+        return fileno
 
     # -- debug mode ---------------------------------------------------------------
 
