@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import socket
 import ssl
@@ -290,3 +291,29 @@ def test_sock_sendfile_fallback_and_errors(
     assert sent == len(payload) - 10
     assert received == payload[10:]
     assert position == len(payload)
+
+
+def test_a_refused_sock_connect_leaves_no_future_holding_its_error(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # The error's traceback holds the awaiting frame; a future kept there
+    # holding the error would be a cycle only the GC frees (CPython gh-124859;
+    # anyio checks for it).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def main() -> list[object]:
+        with socket.socket() as sock:
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, ("127.0.0.1", port))
+            except OSError as exc:
+                error = exc
+            else:
+                raise AssertionError("the connection was not refused")
+        # A step later: the wake-up that delivered the error has let go of it.
+        await asyncio.sleep(0)
+        return [ref for ref in gc.get_referrers(error) if asyncio.isfuture(ref)]
+
+    assert loop.run_until_complete(main()) == []

@@ -124,7 +124,12 @@ class SockMixin:
                 self._remove_io(fd, read)  # type: ignore[attr-defined]
 
         done.add_done_callback(unregister)
-        return await done
+        try:
+            return await done
+        finally:
+            # A failure's traceback holds this frame, and the future holds the
+            # failure: a cycle that would keep both until the GC ran.
+            done = None
 
     async def _native_wait(self, fd: int, read: bool, pending: Any) -> Any:
         """Awaits a native socket call's future; a cancelled await drops the
@@ -134,6 +139,8 @@ class SockMixin:
         except BaseException:
             self._sock_cancel(fd, read, pending)  # type: ignore[attr-defined]
             raise
+        finally:
+            pending = None  # as in _when_ready: no cycle through a failure
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         self._check_sock(sock)
