@@ -35,6 +35,40 @@ def test_handler_runs_as_a_loop_callback(loop: asyncio.AbstractEventLoop) -> Non
         signal.signal(signal.SIGUSR1, signal.SIG_DFL)
 
 
+def test_handler_runs_from_the_wakeup_fd_even_with_the_python_handler_replaced(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # uvicorn replaces the Python handler with signal.signal while it serves
+    # and expects the loop's handler to run all the same: asyncio's does, from
+    # the numbers written to the wake-up fd, one iteration after reading them.
+    async def main() -> list[object]:
+        log: list[object] = []
+        loop.add_signal_handler(signal.SIGUSR1, log.append, "handler")
+        signal.raise_signal(signal.SIGUSR1)
+        log.append("raised")
+        for turn in range(3):
+            await asyncio.sleep(0)
+            log.append(turn)
+        replaced = signal.signal(signal.SIGUSR1, lambda *_: log.append("python"))
+        signal.raise_signal(signal.SIGUSR1)
+        log.append("raised again")
+        for turn in range(3):
+            await asyncio.sleep(0)
+            log.append(turn)
+        signal.signal(signal.SIGUSR1, replaced)
+        loop.remove_signal_handler(signal.SIGUSR1)
+        return log
+
+    try:
+        log = loop.run_until_complete(main())
+    finally:
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    assert log == [
+        *("raised", 0, 1, "handler", 2),
+        *("python", "raised again", 0, 1, "handler", 2),
+    ]
+
+
 def test_close_removes_handlers_and_sigint_gets_its_default_back(
     loop: asyncio.AbstractEventLoop,
 ) -> None:

@@ -102,6 +102,7 @@ class Loop(
     def __init__(self) -> None:
         self.slow_callback_duration = 0.1
         self._signal_handlers: dict[int, asyncio.Handle] = {}
+        self._signal_wakeup_taken = False
         # Debug mode: the handle running now (set by the native run loop).
         self._current_handle: asyncio.Handle | None = None
         self._exception_handler = None
@@ -164,21 +165,25 @@ class Loop(
 
     def _take_signal_wakeup(self) -> int | None:
         """Point CPython's C signal handler at this loop's wake-up socket, so a
-        signal (Ctrl-C) interrupts the wait in Rust and Python handlers run."""
+        signal (Ctrl-C) interrupts the wait in Rust, Python handlers run and
+        the loop's own handlers are run from the numbers written there."""
         if threading.current_thread() is not threading.main_thread():
             return None
         try:
-            return signal.set_wakeup_fd(self._signal_fd(), warn_on_full_buffer=False)
+            old_fd = signal.set_wakeup_fd(self._signal_fd(), warn_on_full_buffer=False)
         except ValueError:
             return None
+        self._signal_wakeup_taken = True
+        return old_fd
 
-    @staticmethod
-    def _give_back_signal_wakeup(old_fd: int | None) -> None:
-        if old_fd is not None:
-            try:
-                signal.set_wakeup_fd(old_fd)
-            except ValueError:
-                pass
+    def _give_back_signal_wakeup(self, old_fd: int | None) -> None:
+        if old_fd is None:
+            return
+        self._signal_wakeup_taken = False
+        try:
+            signal.set_wakeup_fd(old_fd)
+        except ValueError:
+            pass
 
     def run_until_complete(self, future: Awaitable[T]) -> T:
         self._check_runnable()

@@ -138,6 +138,12 @@ pub struct Reactor {
     deadline: ManuallyDrop<DeadlineTimer>,
     registry: ManuallyDrop<IoRegistry>,
     signal_tx: std::os::unix::net::UnixStream,
+    /// The signal numbers that came through the wake-up socket since
+    /// `take_signals`, in order, as CPython's C handler writes them: the
+    /// loop's own handlers are run from these, as asyncio's are.
+    arrived: std::sync::Mutex<Vec<u8>>,
+    /// `arrived` may be non-empty: the per-iteration check costs no lock.
+    any_arrived: std::sync::atomic::AtomicBool,
     owner: Owner,
 }
 
@@ -165,6 +171,8 @@ impl Reactor {
             deadline: ManuallyDrop::new(deadline),
             registry: ManuallyDrop::new(registry),
             signal_tx: tx,
+            arrived: std::sync::Mutex::default(),
+            any_arrived: std::sync::atomic::AtomicBool::new(false),
             owner: Owner::current(),
         })
     }
@@ -372,18 +380,45 @@ impl Reactor {
         Some(drained)
     }
 
-    /// Empties the wake-up socket; true if any byte was there.
+    /// Empties the wake-up socket, noting the signal numbers read; true if
+    /// any byte was there.
     fn drain_signal_bytes(&self) -> bool {
         let mut buf = [0u8; 256];
         let mut any = false;
         loop {
             match (&*self.signal_rx).read(&mut buf) {
                 Ok(0) => return any,
-                Ok(_) => any = true,
+                Ok(n) => {
+                    any = true;
+                    // 0 is no signal (a plain wake-up byte).
+                    self.arrived_signals()
+                        .extend(buf[..n].iter().filter(|&&sig| sig != 0));
+                    self.any_arrived
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return any,
             }
         }
+    }
+
+    /// The signal numbers read from the wake-up socket since the last call,
+    /// in the order they came.
+    pub fn take_signals(&self) -> Vec<u8> {
+        if !self
+            .any_arrived
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.arrived_signals())
+    }
+
+    fn arrived_signals(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        // Only pushes and takes happen under it: a panic leaves a whole Vec.
+        self.arrived
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -643,8 +678,11 @@ mod tests {
         let mut tx = std::mem::ManuallyDrop::new(unsafe {
             <std::os::unix::net::UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
         });
-        tx.write_all(&[2]).unwrap();
+        tx.write_all(&[2, 15, 0, 2]).unwrap();
         assert_eq!(r.park(None, &mut Vec::new()).unwrap(), Park::Signalled);
+        // Every number, in order; the 0 of a plain wake-up is none.
+        assert_eq!(r.take_signals(), vec![2, 15, 2]);
+        assert!(r.take_signals().is_empty());
         assert_eq!(
             r.park(Some(Duration::from_millis(1)), &mut Vec::new())
                 .unwrap(),

@@ -99,6 +99,10 @@ pub struct Loop {
     may_sleep: AtomicBool,
     /// `pthread_self()` of the thread inside `_run`, 0 when not running.
     thread_id: AtomicU64,
+    /// `add_signal_handler` handlers exist: the wake-up socket, which
+    /// carries their signal numbers, is polled in every iteration as if a
+    /// fd were watched (asyncio's self-pipe always is).
+    polls_signals: AtomicBool,
 }
 
 fn current_thread_id() -> u64 {
@@ -547,7 +551,11 @@ impl Loop {
         Step::Next(match self.park_deadline(py) {
             Err(err) => Next::Done(Err(err)),
             Ok(Wait::Until(deadline)) => Next::Wait(deadline),
-            Ok(Wait::Busy) if first || self.reactor.watches_fds() => {
+            Ok(Wait::Busy)
+                if first
+                    || self.reactor.watches_fds()
+                    || self.polls_signals.load(Ordering::Relaxed) =>
+            {
                 // Callbacks are waiting, but watched fds are polled in every
                 // iteration, as asyncio's selector does: a fd made ready
                 // before an iteration starts has its callback run in it.
@@ -576,6 +584,16 @@ impl Loop {
             let dispatched = self.dispatch_io(py, events);
             events.clear();
             dispatched?;
+        }
+        if woke.is_some() {
+            // As asyncio's self-pipe reader: a callback among this
+            // iteration's I/O callbacks, which queues the signals' handlers
+            // for the next iteration.
+            let signals = self.reactor.take_signals();
+            if !signals.is_empty() {
+                let arrived = slf.getattr(intern!(py, "_signals_arrived"))?;
+                slf.call_method1(intern!(py, "call_soon"), (arrived, signals))?;
+            }
         }
         let todo = self.collect_due(py)?;
         let debug = self.debug.load(Ordering::Relaxed);
@@ -652,6 +670,7 @@ impl Loop {
             task_factory: GilCell::new(None),
             shared_context: GilCell::new(SharedContext::default()),
             thread_id: AtomicU64::new(0),
+            polls_signals: AtomicBool::new(false),
         })
     }
 
@@ -864,6 +883,12 @@ impl Loop {
     /// The fd that `signal.set_wakeup_fd` should write to while this loop runs.
     fn _signal_fd(&self) -> i32 {
         self.reactor.signal_fd()
+    }
+
+    /// Whether busy iterations poll the wake-up socket for signal numbers
+    /// (while the loop has `add_signal_handler` handlers).
+    fn _poll_signals(&self, on: bool) {
+        self.polls_signals.store(on, Ordering::Relaxed);
     }
 
     #[getter]
