@@ -58,6 +58,11 @@ def test_set_debug(loop: asyncio.AbstractEventLoop) -> None:
     assert loop.get_debug() is True
     loop.set_debug(False)
     assert loop.get_debug() is False
+    # Any object, by its truth value (aiohttp's tests pass 0 and 1).
+    loop.set_debug(1)
+    assert loop.get_debug()
+    loop.set_debug(0)
+    assert not loop.get_debug()
 
 
 def _slow() -> None:

@@ -16,6 +16,14 @@ from conftest import run_briefly
 FAR = 3600.0
 
 
+def test_timer_handle_keeps_asyncios_private_when(loop: asyncio.AbstractEventLoop) -> None:
+    handle = loop.call_at(loop.time() + 60, lambda: None)
+    try:
+        assert handle._when == handle.when()  # type: ignore[attr-defined]
+    finally:
+        handle.cancel()
+
+
 def test_past_deadlines_fire_in_deadline_order(loop: asyncio.AbstractEventLoop) -> None:
     seen: list[int] = []
     base = loop.time() - 10

@@ -609,6 +609,12 @@ impl TimerHandle {
         }
     }
 
+    /// asyncio's private attribute, which libraries' tests read.
+    #[getter(_when)]
+    fn when_attr(&self, py: Python<'_>) -> Py<PyAny> {
+        self.when(py)
+    }
+
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
         PyFloat::new(py, self.when).hash()
     }

@@ -793,8 +793,10 @@ impl Loop {
         self.debug.load(Ordering::Relaxed)
     }
 
-    fn set_debug(&self, enabled: bool) {
-        self.debug.store(enabled, Ordering::Relaxed);
+    /// Any object, by its truth value, as asyncio takes it (`set_debug(0)`).
+    fn set_debug(&self, enabled: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.debug.store(enabled.is_truthy()?, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `add_reader` (read=True) / `add_writer`: `fd` is already a checked int.
